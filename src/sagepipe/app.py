@@ -1,0 +1,98 @@
+"""The composition root: the one place that builds concrete classes and wires them."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from typing import IO
+
+from sagepipe.config import Config
+from sagepipe.engine.engine import Engine
+from sagepipe.engine.notifier import CallbackNotifier
+from sagepipe.gateway.asgi import AwsJsonApp
+from sagepipe.gateway.extension import ExtensionApi
+from sagepipe.gateway.operations import IN_SCOPE, bind
+from sagepipe.protocol.validate import warm_up
+from sagepipe.providers.callbacks import CallbacksProvider
+from sagepipe.providers.definitions import DefinitionSource
+from sagepipe.providers.executions import ExecutionsProvider
+from sagepipe.providers.history import HistoryProvider
+from sagepipe.providers.pipelines import PipelinesProvider
+from sagepipe.providers.retry import RetryProvider
+from sagepipe.providers.steps import StepsProvider
+from sagepipe.providers.tags import TagsProvider
+from sagepipe.runners.faults import FaultRules
+from sagepipe.runners.simulate import SimulateRunner
+from sagepipe.store.db import Database, SqliteDatabase, open_database
+from sagepipe.store.migrations import migrate
+
+
+@dataclass
+class Service:
+    config: Config
+    db: Database
+    engine: Engine
+    app: AwsJsonApp
+    lock: IO[str] | None
+
+    async def start(self) -> None:
+        await self.engine.start(sole_owner=isinstance(self.db, SqliteDatabase))
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        self.db.close()
+        if self.lock:
+            self.lock.close()
+
+
+class DataDirInUse(Exception):
+    pass
+
+
+def _lock_sqlite(path: str) -> IO[str]:
+    """One server per SQLite file: its engine assumes it owns every execution in it."""
+    handle = open(path + ".lock", "w")  # noqa: SIM115 - held open for the server's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DataDirInUse(
+            f"Another sagepipe server is using {path}. Stop it, or give this one its own "
+            "--data-dir (or share a PostgreSQL database with --db postgresql://...)."
+        ) from None
+    return handle
+
+
+def build(config: Config) -> Service:
+    db = open_database(config.database_url)
+    lock = None
+    if isinstance(db, SqliteDatabase) and db.path != ":memory:":
+        lock = _lock_sqlite(db.path)
+    migrate(db)
+    faults = FaultRules.from_file(config.faults) if config.faults else FaultRules()
+    engine = Engine(
+        db, SimulateRunner(faults), CallbackNotifier(config.sqs_endpoint_url), config.lease_seconds
+    )
+    retry = RetryProvider(db, engine, config)
+    providers: list[object] = [
+        PipelinesProvider(db, DefinitionSource(config.s3_endpoint_url), config.max_pipelines),
+        ExecutionsProvider(db, engine, config.max_running_executions),
+        StepsProvider(db),
+        CallbacksProvider(db, engine),
+        TagsProvider(db),
+        retry,
+    ]
+    warm_up(IN_SCOPE)
+    app = AwsJsonApp(
+        bind(providers),
+        ExtensionApi(faults, HistoryProvider(db), retry),
+        accounts=config.accounts,
+        max_body_bytes=config.max_body_bytes,
+    )
+    return Service(config, db, engine, app, lock)
+
+
+def data_dir_ready(config: Config) -> None:
+    if config.db is None:
+        os.makedirs(config.data_dir, exist_ok=True)

@@ -1,0 +1,164 @@
+"""The `sagepipe` command line (SPEC §10)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from sagepipe import __version__
+from sagepipe.config import Config, default_data_dir
+
+
+def _env(flag: str, default: str | None = None) -> str | None:
+    return os.environ.get("SAGEPIPE_" + flag.upper().replace("-", "_"), default)
+
+
+def _optional_int(text: str | None) -> int | None:
+    return None if text in (None, "", "unlimited") else int(text)  # type: ignore[arg-type]
+
+
+def _optional_float(text: str | None) -> float | None:
+    return None if text in (None, "", "unlimited") else float(text)  # type: ignore[arg-type]
+
+
+def _accounts(text: str | None) -> dict[str, str]:
+    """`KEY=ACCOUNT,KEY2=ACCOUNT2`: which access key belongs to which account."""
+    pairs = [item.split("=", 1) for item in (text or "").split(",") if "=" in item]
+    return {key.strip(): account.strip() for key, account in pairs}
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = sub.add_parser(
+        "serve",
+        help="run the service",
+        description="Run sagepipe. Every flag also reads SAGEPIPE_<FLAG> from the environment.",
+    )
+    add = serve.add_argument
+    add("--host", default=_env("host", "127.0.0.1"))
+    add("--port", type=int, default=int(_env("port", "8080") or 8080))
+    add(
+        "--data-dir",
+        default=_env("data-dir", default_data_dir()),
+        help="where the embedded SQLite database lives (default: %(default)s)",
+    )
+    add(
+        "--db",
+        default=_env("db"),
+        help="database URL: a postgresql://... URL selects PostgreSQL; default: SQLite in --data-dir",
+    )
+    add(
+        "--s3-endpoint-url",
+        default=_env("s3-endpoint-url"),
+        help="S3 endpoint for PipelineDefinitionS3Location",
+    )
+    add(
+        "--sqs-endpoint-url",
+        default=_env("sqs-endpoint-url"),
+        help="SQS endpoint that receives Callback step messages",
+    )
+    add("--faults", default=_env("faults"), help="JSON file of simulate-runner fault rules")
+    add("--max-pipelines", type=int, default=int(_env("max-pipelines", "500") or 500))
+    add(
+        "--max-running-executions",
+        type=int,
+        default=int(_env("max-running-executions", "20") or 20),
+        help="running executions allowed per account and region (default: %(default)s)",
+    )
+    add(
+        "--max-retries-per-execution",
+        default=_env("max-retries-per-execution"),
+        help="manual retries allowed per execution (default: unlimited)",
+    )
+    add(
+        "--retry-window",
+        default=_env("retry-window"),
+        help="seconds after its start within which an execution may be retried (default: unlimited)",
+    )
+    add(
+        "--lease-seconds",
+        type=float,
+        default=float(_env("lease-seconds", "5") or 5),
+        help="how long a dead server's executions wait before another server takes them over",
+    )
+    add(
+        "--accounts",
+        default=_env("accounts"),
+        help="access key to account map, KEY=ACCOUNT[,KEY=ACCOUNT...] (default account 123456789012)",
+    )
+    add(
+        "--log-level",
+        default=_env("log-level", "info"),
+        choices=["debug", "info", "warning", "error"],
+    )
+    # fmt: skip
+
+
+def _retry_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    retry = sub.add_parser(
+        "retry",
+        help="retry a failed or stopped execution and follow it",
+        description="Show what a retry would re-run, perform it, and follow the execution live.",
+    )
+    retry.add_argument("execution_arn")
+    retry.add_argument("--max-parallel", type=int, help="MaxParallelExecutionSteps for the retry")
+    retry.add_argument("--dry-run", action="store_true", help="only show the plan")
+    retry.add_argument("--endpoint-url", default=_env("endpoint-url", "http://127.0.0.1:8080"))
+    retry.add_argument("--token", help="ClientRequestToken (default: a new one)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sagepipe", description=f"sagepipe {__version__}")
+    parser.add_argument("--version", action="version", version=f"sagepipe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    _retry_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    from sagepipe.retry_cli import run_retry
+
+    return run_retry(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from sagepipe.app import DataDirInUse
+    from sagepipe.server import serve
+
+    try:
+        config = Config(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            db=args.db,
+            s3_endpoint_url=args.s3_endpoint_url,
+            sqs_endpoint_url=args.sqs_endpoint_url,
+            faults=args.faults,
+            max_pipelines=args.max_pipelines,
+            max_running_executions=args.max_running_executions,
+            max_retries_per_execution=_optional_int(args.max_retries_per_execution),
+            retry_window=_optional_float(args.retry_window),
+            lease_seconds=args.lease_seconds,
+            accounts=_accounts(args.accounts),
+            log_level=args.log_level,
+        )
+    except ValueError as exc:
+        print(f"sagepipe: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return asyncio.run(serve(config))
+    except DataDirInUse as exc:
+        print(f"sagepipe: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

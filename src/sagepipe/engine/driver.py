@@ -1,0 +1,336 @@
+"""One execution's driver: the only code that changes an execution's steps while it runs.
+
+Each tick gathers what happened (finished jobs, callback answers, stop requests), decides what
+follows (readiness, retries, the end), commits all of it in one transaction fenced by the
+execution's lease epoch, and only then starts the work it decided on. No transaction is open
+while a step runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sagepipe.domain.definition import Definition
+from sagepipe.engine import readiness
+from sagepipe.engine.batch import Batch
+from sagepipe.engine.records import ExecutionRecord, StepRecord
+from sagepipe.engine.retry_policy import next_retry_delay
+from sagepipe.engine.starters import StepStarter
+from sagepipe.engine.states import RUNNING_EXECUTION
+from sagepipe.store.db import Tx
+
+if TYPE_CHECKING:
+    from sagepipe.engine.engine import Engine
+
+log = logging.getLogger("sagepipe.engine")
+POLL_SECONDS = 1.0  # how often a driver looks for changes made by other processes
+
+
+class LeaseLost(Exception):
+    """Another process took this execution over; this driver must stop writing."""
+
+
+class StaleStatus(Exception):
+    """The execution's status changed under the tick (a stop request); decide again."""
+
+
+class Driver:
+    def __init__(
+        self,
+        engine: Engine,
+        execution: ExecutionRecord,
+        definition: Definition,
+        steps: dict[str, StepRecord],
+    ) -> None:
+        self.engine = engine
+        self.execution = execution
+        self.definition = definition
+        self.steps = steps
+        self.wake = asyncio.Event()
+        self.finished_jobs: list[tuple[str, int]] = []
+        self.jobs: dict[str, asyncio.Task[None]] = {}
+        self.reload = True
+        self.starter = StepStarter(engine, self)
+
+    # ------------------------------------------------------------------ loop
+    async def run(self) -> None:
+        try:
+            self._reattach()
+            while not await self._tick():
+                await self._sleep()
+        except LeaseLost:
+            log.info("lost the lease on %s; another process drives it now", self.execution.arn)
+        finally:
+            for task in self.jobs.values():
+                task.cancel()
+
+    def notify(self) -> None:
+        self.reload = True
+        self.wake.set()
+
+    async def _sleep(self) -> None:
+        timeout = POLL_SECONDS
+        waits = [r.next_run_at for r in self.steps.values() if r.next_run_at is not None]
+        if waits:
+            timeout = max(0.0, min(timeout, min(waits) - time.time()))
+        try:
+            await asyncio.wait_for(self.wake.wait(), timeout)
+        except TimeoutError:
+            self.reload = True  # periodic look for changes made elsewhere
+        self.wake.clear()
+
+    async def _tick(self) -> bool:
+        """One round of decisions; True when the execution has ended."""
+        while True:
+            if self.reload:
+                await self._reload_execution()
+            if self.execution.status not in RUNNING_EXECUTION:
+                return True
+            batch = Batch(self.steps)
+            now = time.time()
+            await self._apply_callback_answers(batch, now)
+            self._apply_finished_jobs(batch, now)
+            if self.execution.status == "Stopping":
+                self._stop_steps(batch, now)
+            else:
+                await self.starter.start_ready(batch, now)
+            self._maybe_finish(batch)
+            try:
+                await self._commit(batch, now)
+            except StaleStatus:
+                self.reload = True
+                continue
+            return batch.execution_status is not None
+
+    # ------------------------------------------------------------------ decisions
+    def _reattach(self) -> None:
+        """After a restart or take-over: wait again for every job that was running."""
+        for record in self.steps.values():
+            job = record.job or {}
+            waiting = record.status in ("Starting", "Executing", "Stopping")
+            if waiting and record.next_run_at is None and job.get("kind") in ("job", "lambda"):
+                self._watch(record)
+
+    def _watch(self, record: StepRecord) -> None:
+        job = record.job
+        assert job is not None
+        name, attempt = record.name, record.attempt_count
+
+        async def wait() -> None:
+            await self.engine.runner.wait(job)
+            self.finished_jobs.append((name, attempt))
+            self.wake.set()
+
+        self.jobs[name] = asyncio.get_running_loop().create_task(wait())
+
+    def _apply_finished_jobs(self, batch: Batch, now: float) -> None:
+        finished, self.finished_jobs = self.finished_jobs, []
+        for name, attempt in finished:
+            record = batch.get(name)
+            if record is None or record.attempt_count != attempt or record.job is None:
+                continue
+            if record.status not in ("Starting", "Executing", "Stopping"):
+                continue
+            job = record.job
+            if job["outcome"] == "Succeeded":
+                self._succeed(batch, name, now, self.starter.job_properties(name, job, now))
+            else:
+                self._fail(batch, name, now, job.get("failure_reason"), job.get("failure_type"))
+
+    async def _apply_callback_answers(self, batch: Batch, now: float) -> None:
+        waiting = [
+            r for r in self.steps.values()
+            if r.status in ("Executing", "Stopping") and (r.job or {}).get("kind") == "callback"
+        ]  # fmt: skip
+        if not waiting:
+            return
+        answers = await self.engine.db.run(
+            lambda tx: tx.all("callback_answers", execution_arn=self.execution.arn),
+            readonly=True,
+        )
+        for answer in answers:
+            record = batch.get(answer["step_name"])
+            if record is None or record.attempt_count != answer["attempt"]:
+                continue
+            result = json.loads(answer["result"])
+            batch.statements.append(("callback_applied", {"token": answer["token"]}))
+            if answer["status"] == "Succeeded":
+                outputs = result.get("OutputParameters") or []
+                properties = {"OutputParameters": outputs}
+                self._succeed(batch, record.name, now, properties, outputs=outputs)
+            elif record.status == "Stopping":
+                self._stopped(batch, record.name, now)
+            else:
+                self._fail(batch, record.name, now, result.get("FailureReason"), None)
+
+    def _succeed(
+        self,
+        batch: Batch,
+        name: str,
+        now: float,
+        properties: dict[str, Any],
+        outputs: list[dict[str, Any]] | None = None,
+    ) -> None:
+        record = batch.edit(name)
+        previous = record.status
+        record.status, record.ended, record.properties = "Succeeded", now, properties
+        record.failure_reason = record.failure_type = None
+        record.next_run_at = None
+        record.metadata = self.starter.final_metadata(record, outputs)
+        batch.put(record, previous, now)
+        batch.attempts_end.append(self._attempt_end(record, None))
+        self.starter.remember_in_cache(batch, record)
+
+    def _fail(
+        self, batch: Batch, name: str, now: float, reason: str | None, failure_type: str | None
+    ) -> None:
+        record = batch.edit(name)
+        previous = record.status
+        reason = reason or "Step failed."
+        spec = self.definition.steps[name]
+        delay = None
+        if self.execution.status == "Executing" and previous != "Stopping":
+            delay = next_retry_delay(spec.retry_policies, failure_type, record, now)
+        batch.attempts_end.append(self._attempt_end(record, reason, status="Failed"))
+        if delay is not None:
+            # The step stays Executing while it waits to run its next attempt.
+            record.next_run_at = now + delay
+            record.failure_type = failure_type
+            batch.pending[name] = record
+            return
+        record.status, record.ended = "Failed", now
+        record.failure_reason, record.failure_type = reason, failure_type
+        record.next_run_at = None
+        batch.put(record, previous, now)
+
+    def _stopped(self, batch: Batch, name: str, now: float) -> None:
+        record = batch.edit(name)
+        previous = record.status
+        if previous != "Stopping":
+            record.status = "Stopping"
+            batch.put(record, previous, now)
+            previous = "Stopping"
+        record.status, record.ended, record.next_run_at = "Stopped", now, None
+        batch.put(record, previous, now)
+        batch.attempts_end.append(self._attempt_end(record, None, status="Stopped"))
+
+    def _stop_steps(self, batch: Batch, now: float) -> None:
+        """SPEC §4: jobs are stopped, a Callback waits for its answer, a Lambda finishes."""
+        for record in readiness.active(batch.view):
+            kind = (record.job or {}).get("kind")
+            if record.status == "Stopping" or kind == "lambda":
+                continue
+            if kind == "callback":
+                edited = batch.edit(record.name)
+                edited.status = "Stopping"
+                batch.put(edited, record.status, now)
+                batch.after_commit.append(self._callback_stop_notice(edited))
+                continue
+            task = self.jobs.pop(record.name, None)
+            if task is not None:
+                batch.after_commit.append(_canceller(task))
+            self._stopped(batch, record.name, now)
+
+    def _callback_stop_notice(self, record: StepRecord) -> Callable[[], None]:
+        return lambda: self.starter.notify_callback_stop(record)
+
+    def _maybe_finish(self, batch: Batch) -> None:
+        view = batch.view
+        if readiness.active(view):
+            return
+        status = self.execution.status
+        if status == "Stopping":
+            batch.set_execution_status("Stopping", "Stopped")
+            return
+        if self.starter.could_start_more(batch):
+            return
+        final, reason = readiness.final_status(self.definition, view, self.execution.retry_count)
+        batch.set_execution_status("Executing", final)
+        batch.statements.append(
+            (
+                "execution_finish_details",
+                {"failure_reason": reason, "fail_step": self._fail_step(view)},
+            )
+        )
+
+    def _fail_step(self, view: Any) -> str | None:
+        for name in readiness.blocking_failures(self.definition, view, self.execution.retry_count):
+            if self.definition.steps[name].type == "Fail":
+                return name
+        return None
+
+    def _attempt_end(
+        self, record: StepRecord, reason: str | None, status: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "execution_arn": self.execution.arn,
+            "name": record.name,
+            "attempt": record.attempt_count,
+            "status": status or record.status,
+            "ended": record.ended or time.time(),
+            "failure_reason": reason,
+            "metadata": json.dumps(record.metadata) if record.metadata else None,
+        }
+
+    # ------------------------------------------------------------------ storage
+    async def _reload_execution(self) -> None:
+        row = await self.engine.db.run(
+            lambda tx: tx.one("execution_driver_state", arn=self.execution.arn), readonly=True
+        )
+        if row is None or row["epoch"] != self.execution.epoch:
+            raise LeaseLost()
+        self.execution.status = row["status"]
+        self.execution.parallelism = row["parallelism"]
+        self.reload = False
+
+    async def _commit(self, batch: Batch, now: float) -> None:
+        if batch.empty:
+            return
+        execution = self.execution
+
+        def write(tx: Tx) -> None:
+            to_status = batch.execution_status[1] if batch.execution_status else execution.status
+            fenced = tx.exec(
+                "execution_fence", arn=execution.arn, epoch=execution.epoch,
+                status=execution.status, new_status=to_status, now=now,
+            )  # fmt: skip
+            if not fenced:
+                current = tx.one("execution_driver_state", arn=execution.arn)
+                if current is None or current["epoch"] != execution.epoch:
+                    raise LeaseLost()
+                raise StaleStatus()
+            tx.many("step_upsert", [r.to_row(execution.arn) for r in batch.pending.values()])
+            tx.many("attempt_insert", batch.attempts_new)
+            tx.many("attempt_end", batch.attempts_end)
+            tx.many("event_insert", [dict(e, execution_arn=execution.arn) for e in batch.events])
+            for query, params in batch.statements:
+                tx.exec(query, **params, execution_arn=execution.arn, now=now)
+            if batch.execution_status:
+                tx.exec(
+                    "event_insert", execution_arn=execution.arn, step_name=None, attempt=None,
+                    from_status=batch.execution_status[0], to_status=to_status, now=now,
+                )  # fmt: skip
+
+        await self.engine.db.run(write)
+        self.steps.update(batch.pending)
+        if batch.execution_status:
+            self.execution.status = batch.execution_status[1]
+        for action in batch.after_commit:
+            action()
+        for record in batch.pending.values():
+            if record.name in self.starter.started_jobs:
+                self._watch(record)
+        self.starter.started_jobs.clear()
+        if batch.execution_status:
+            self.engine.execution_ended(self.execution.arn)
+
+
+def _canceller(task: asyncio.Task[None]) -> Callable[[], None]:
+    def cancel() -> None:
+        task.cancel()
+
+    return cancel

@@ -1,0 +1,122 @@
+"""Which steps may start, and how an execution ends: pure functions of the definition and the
+step records (SPEC §4, §5, §7).
+
+A step's record from an earlier manual retry that Failed or was Stopped counts as not run:
+that is what makes RetryPipelineExecution re-run exactly what failed or never ran."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sagepipe.domain.definition import Definition, StepSpec
+from sagepipe.engine.records import StepRecord
+from sagepipe.engine.states import ACTIVE_STEP
+
+GENERIC_FAILURE = "Step failure: One or multiple steps failed."
+
+
+def settled_status(record: StepRecord | None, current_retry: int) -> str | None:
+    """The step's status as this run sees it; None while it has not run in this run."""
+    if record is None:
+        return None
+    if record.status in ("Failed", "Stopped") and record.manual_retry < current_retry:
+        return None
+    return record.status
+
+
+def _trigger_met(status: str | None, trigger: str) -> bool:
+    if trigger == "Failed":
+        return status == "Failed"
+    if trigger == "Completed":
+        return status in ("Succeeded", "Failed")
+    return status == "Succeeded"
+
+
+def may_start(spec: StepSpec, steps: Mapping[str, StepRecord], current_retry: int) -> bool:
+    if settled_status(steps.get(spec.name), current_retry) is not None:
+        return False
+    if spec.branch is not None:
+        condition = steps.get(spec.branch[0])
+        if condition is None or condition.status != "Succeeded":
+            return False
+        if condition.outcome != spec.branch[1]:
+            return False
+    triggers = dict(spec.run_conditions)
+    for upstream in spec.upstream:
+        status = settled_status(steps.get(upstream), current_retry)
+        if not _trigger_met(status, triggers.get(upstream, "Succeeded")):
+            return False
+    return True
+
+
+def handled_failures(definition: Definition) -> frozenset[str]:
+    """Steps whose failure some other step waits for (a v3 Failed/Completed run condition)."""
+    return frozenset(
+        upstream
+        for spec in definition.steps.values()
+        for upstream, trigger in spec.run_conditions
+        if trigger in ("Failed", "Completed")
+    )
+
+
+def blocking_failures(
+    definition: Definition, steps: Mapping[str, StepRecord], current_retry: int
+) -> list[str]:
+    """Steps failed for good in this run whose failure nothing handles: they stop new starts."""
+    handled = handled_failures(definition)
+    return [
+        name
+        for name, record in steps.items()
+        if settled_status(record, current_retry) == "Failed" and name not in handled
+    ]
+
+
+def active(steps: Mapping[str, StepRecord]) -> list[StepRecord]:
+    return [r for r in steps.values() if r.status in ACTIVE_STEP]
+
+
+def running_count(steps: Mapping[str, StepRecord]) -> int:
+    """Steps holding a parallelism slot; one waiting out a retry back-off does not."""
+    return sum(1 for r in steps.values() if r.status in ACTIVE_STEP and r.next_run_at is None)
+
+
+def final_status(
+    definition: Definition, steps: Mapping[str, StepRecord], current_retry: int
+) -> tuple[str, str | None]:
+    """How an execution with nothing left to run ends: status and FailureReason."""
+    blocking = blocking_failures(definition, steps, current_retry)
+    if blocking:
+        for name in blocking:
+            if definition.steps[name].type == "Fail":
+                return "Failed", steps[name].failure_reason or ""
+        return "Failed", GENERIC_FAILURE
+    if any(settled_status(r, current_retry) == "Failed" for r in steps.values()):
+        return "CompletedWithFailures", None
+    return "Succeeded", None
+
+
+def retry_plan(
+    definition: Definition, steps: Mapping[str, StepRecord]
+) -> tuple[list[str], list[str]]:
+    """(re-run, reuse) for a manual retry: succeeded steps are reused; failed, stopped and
+    never-started steps run again unless a Condition already decided against their branch."""
+    rerun: list[str] = []
+    reuse: list[str] = []
+    skipped: set[str] = set()
+    for name in definition.topological_order():
+        spec = definition.steps[name]
+        record = steps.get(name)
+        if record is not None and record.status == "Succeeded":
+            reuse.append(name)
+            continue
+        if spec.branch is not None:
+            condition = steps.get(spec.branch[0])
+            decided = condition is not None and condition.status == "Succeeded"
+            if decided and condition.outcome != spec.branch[1]:  # type: ignore[union-attr]
+                skipped.add(name)
+                continue
+        if any(upstream in skipped for upstream in spec.upstream):
+            skipped.add(name)
+            continue
+        rerun.append(name)
+    return rerun, reuse

@@ -1,0 +1,318 @@
+"""Starting steps: what each step type does when its turn comes (SPEC §7, §8).
+
+Condition and Fail are evaluated here, in the tick that starts them. Every other type becomes
+a job whose fate the runner planned; its plan is stored with the step before anything runs,
+so a restart re-attaches to it instead of starting it again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sagepipe.domain.conditions import evaluate_conditions
+from sagepipe.domain.definition import StepSpec, iso_duration_seconds
+from sagepipe.domain.expressions import ExpressionError, resolve
+from sagepipe.engine import readiness
+from sagepipe.engine.batch import Batch
+from sagepipe.engine.evaluation import StepContext
+from sagepipe.engine.records import StepRecord
+from sagepipe.runners import jobs
+from sagepipe.runners.metadata import step_metadata
+from sagepipe.runners.properties import default_outputs, simulated_properties
+
+if TYPE_CHECKING:
+    from sagepipe.engine.driver import Driver
+    from sagepipe.engine.engine import Engine
+
+
+def _utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def _jsonable(value: Any) -> Any:
+    """Properties go to the store as JSON; timestamps become epoch seconds."""
+    return json.loads(
+        json.dumps(value, default=lambda v: v.timestamp() if isinstance(v, dt.datetime) else str(v))
+    )
+
+
+class StepStarter:
+    def __init__(self, engine: Engine, driver: Driver) -> None:
+        self.engine = engine
+        self.driver = driver
+        self.started_jobs: set[str] = set()
+
+    @property
+    def _retry(self) -> int:
+        return self.driver.execution.retry_count
+
+    def _limit(self) -> int | None:
+        execution = self.driver.execution
+        return execution.parallelism or execution.pipeline_parallelism
+
+    # ------------------------------------------------------------------ choosing
+    def _candidates(self, batch: Batch, now: float) -> list[StepSpec]:
+        view = batch.view
+        if readiness.blocking_failures(self.driver.definition, view, self._retry):
+            return []
+        due = [
+            self.driver.definition.steps[r.name]
+            for r in view.values()
+            if r.next_run_at is not None and r.next_run_at <= now and r.status == "Executing"
+        ]
+        selected = self.driver.execution.selected
+        fresh = [
+            spec
+            for spec in self.driver.definition.steps.values()
+            if (selected is None or spec.name in selected)
+            and readiness.may_start(spec, view, self._retry)
+        ]
+        return due + fresh
+
+    def could_start_more(self, batch: Batch) -> bool:
+        return bool(self._candidates(batch, float("inf")))
+
+    async def start_ready(self, batch: Batch, now: float) -> None:
+        # Condition and Fail steps end in the tick that starts them, which can make more
+        # steps ready: loop until nothing new can start.
+        while True:
+            limit = self._limit()
+            free = None if limit is None else limit - readiness.running_count(batch.view)
+            candidates = self._candidates(batch, now)
+            if free is not None:
+                candidates = candidates[: max(free, 0)]
+            if not candidates:
+                return
+            ended_now = False
+            for spec in candidates:
+                ended_now |= await self._start(batch, spec, now)
+            if not ended_now:
+                return
+
+    # ------------------------------------------------------------------ starting
+    def _begin(self, batch: Batch, spec: StepSpec, now: float) -> StepRecord:
+        """The step's record for a new attempt, moved to Starting (or on from a back-off)."""
+        previous = batch.get(spec.name)
+        same_run = previous is not None and previous.next_run_at is not None
+        record = StepRecord(
+            name=spec.name,
+            step_type=spec.type,
+            status="Starting",
+            attempt_count=(previous.attempt_count if previous else 0) + 1,
+            manual_retry=self._retry,
+            run_attempts=(previous.run_attempts + 1) if same_run and previous else 1,
+            first_start=previous.first_start if same_run and previous else now,
+            started=now,
+        )
+        if same_run:
+            record.status = "Executing"  # an automatic retry: the step never left Executing
+            batch.pending[spec.name] = record
+            batch.events.append(
+                {"step_name": spec.name, "attempt": record.attempt_count,
+                 "from_status": "Executing", "to_status": "Executing", "now": now}
+            )  # fmt: skip
+        else:
+            batch.put(record, previous.status if previous else None, now)
+        return record
+
+    def _to_executing(self, batch: Batch, record: StepRecord, now: float) -> None:
+        if record.status == "Starting":
+            record.status = "Executing"
+            batch.put(record, "Starting", now)
+        batch.attempts_new.append(
+            {
+                "execution_arn": self.driver.execution.arn,
+                "name": record.name,
+                "attempt": record.attempt_count,
+                "manual_retry": record.manual_retry,
+                "status": "Executing",
+                "started": now,
+                "job": json.dumps(record.job) if record.job else None,
+                "metadata": json.dumps(record.metadata) if record.metadata else None,
+            }
+        )
+
+    def _end_now(
+        self, batch: Batch, record: StepRecord, status: str, now: float, reason: str | None = None
+    ) -> None:
+        previous = record.status
+        record.status, record.ended, record.failure_reason = status, now, reason
+        batch.put(record, previous, now)
+        batch.attempts_end.append(self.driver._attempt_end(record, reason))
+
+    async def _start(self, batch: Batch, spec: StepSpec, now: float) -> bool:
+        """Start one step; True if it also ended (so more steps may be ready)."""
+        record = self._begin(batch, spec, now)
+        context = StepContext(self.driver.execution, self.driver.definition, batch.view, now)
+        if spec.type == "Condition":
+            return self._condition(batch, spec, record, context, now)
+        if spec.type == "Fail":
+            return self._fail_step(batch, spec, record, context, now)
+        execution = self.driver.execution
+        rand = jobs.new_rand()
+        try:
+            arguments = resolve(spec.arguments, context)
+            top = resolve(
+                {k: v for k, v in spec.raw.items() if k not in ("Arguments", "DependsOn")}, context
+            )
+        except ExpressionError as exc:
+            self._to_executing(batch, record, now)
+            self._end_now(batch, record, "Failed", now, str(exc))
+            return True
+        if not isinstance(arguments, dict):
+            arguments = {}
+        if not isinstance(top, dict):
+            top = {}
+        name, arn = jobs.resource_for(
+            spec.type, arguments, region=execution.region, account=execution.account,
+            execution_id=execution.exec_id, step_name=spec.name, rand=rand,
+        )  # fmt: skip
+        if spec.type == "Lambda":
+            arn = top.get("FunctionArn")
+        if spec.cache_enabled and await self._cache_hit(batch, spec, record, arguments, now):
+            return True
+        kind = {"Lambda": "lambda", "Callback": "callback"}.get(spec.type, "job")
+        job: dict[str, Any] = {
+            "kind": kind, "name": name, "arn": arn, "started": now,
+            "arguments": arguments, "top": top,
+        }  # fmt: skip
+        if kind == "callback":
+            job["token"] = str(uuid.uuid4())
+            job["duration"], job["outcome"] = 0, None
+        else:
+            job.update(
+                self.engine.runner.plan(execution.pipeline_name, spec.name, record.attempt_count)
+            )
+            self.started_jobs.add(spec.name)
+        record.job = job
+        record.metadata = self.final_metadata(record, None)
+        self._to_executing(batch, record, now)
+        if kind == "callback":
+            self._open_callback(batch, spec, record, now)
+        return False
+
+    def _condition(
+        self, batch: Batch, spec: StepSpec, record: StepRecord, context: StepContext, now: float
+    ) -> bool:
+        self._to_executing(batch, record, now)
+        arguments = spec.arguments if isinstance(spec.arguments, dict) else {}
+        try:
+            outcome = evaluate_conditions(arguments.get("Conditions") or [], context)
+        except ExpressionError as exc:
+            self._end_now(batch, record, "Failed", now, str(exc))
+            return True
+        record.outcome = outcome
+        record.properties = {"Outcome": outcome}
+        record.metadata = {"Condition": {"Outcome": "True" if outcome else "False"}}
+        self._end_now(batch, record, "Succeeded", now)
+        return True
+
+    def _fail_step(
+        self, batch: Batch, spec: StepSpec, record: StepRecord, context: StepContext, now: float
+    ) -> bool:
+        self._to_executing(batch, record, now)
+        arguments = spec.arguments if isinstance(spec.arguments, dict) else {}
+        try:
+            message = resolve(arguments.get("ErrorMessage", ""), context)
+        except ExpressionError as exc:
+            message = str(exc)
+        text = message if isinstance(message, str) else json.dumps(message)
+        record.metadata = {"Fail": {"ErrorMessage": text}}
+        self._end_now(batch, record, "Failed", now, text)
+        return True
+
+    # ------------------------------------------------------------------ callbacks
+    def _open_callback(self, batch: Batch, spec: StepSpec, record: StepRecord, now: float) -> None:
+        job = record.job or {}
+        execution = self.driver.execution
+        message = {"token": job["token"], "arguments": job["arguments"], "status": "Executing"}
+        batch.statements.append(
+            (
+                "callback_insert",
+                {"token": job["token"], "account": execution.account, "region": execution.region,
+                 "step_name": spec.name, "attempt": record.attempt_count,
+                 "message": json.dumps(message)},
+            )
+        )  # fmt: skip
+        queue = job["top"].get("SqsQueueUrl")
+        batch.after_commit.append(lambda: self.engine.notifier.send(queue, message))
+
+    def notify_callback_stop(self, record: StepRecord) -> None:
+        job = record.job or {}
+        message = {"token": job.get("token"), "status": "Stopping"}
+        self.engine.notifier.send(job.get("top", {}).get("SqsQueueUrl"), message)
+
+    # ------------------------------------------------------------------ results
+    def job_properties(self, name: str, job: dict[str, Any], now: float) -> dict[str, Any]:
+        spec = self.driver.definition.steps[name]
+        outputs = job.get("outputs")
+        if spec.type in ("Lambda", "Callback") and outputs is None:
+            outputs = default_outputs(job["top"].get("OutputParameters") or [])
+        execution = self.driver.execution
+        properties = simulated_properties(
+            spec.type, job["arguments"], job["name"], job["arn"], outputs=outputs,
+            started=_utc(job["started"]), ended=_utc(now), step=job["top"],
+            region=execution.region, account=execution.account,
+        )  # fmt: skip
+        return dict(_jsonable(properties))
+
+    def final_metadata(
+        self, record: StepRecord, outputs: list[dict[str, Any]] | None
+    ) -> dict[str, Any] | None:
+        job = record.job or {}
+        properties = record.properties or {}
+        extra: dict[str, Any] = {}
+        if job.get("token"):
+            extra["callback_token"] = job["token"]
+            extra["sqs_queue_url"] = job.get("top", {}).get("SqsQueueUrl")
+        listed = outputs if outputs is not None else properties.get("OutputParameters")
+        if listed:
+            extra["output_parameters"] = listed
+        return step_metadata(
+            record.step_type, job_arn=job.get("arn"), properties=properties, extra=extra
+        )
+
+    # ------------------------------------------------------------------ caching
+    def _cache_key(self, spec: StepSpec, arguments: Any) -> str:
+        text = json.dumps([spec.type, arguments, spec.property_files], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    async def _cache_hit(
+        self, batch: Batch, spec: StepSpec, record: StepRecord, arguments: Any, now: float
+    ) -> bool:
+        key = self._cache_key(spec, arguments)
+        execution = self.driver.execution
+        hit = await self.engine.db.run(
+            lambda tx: tx.one("cache_get", pipeline_arn=execution.pipeline_arn, cache_key=key),
+            readonly=True,
+        )
+        if hit is None or hit["execution_arn"] == execution.arn:
+            return False
+        expire = spec.cache_expire_after
+        if expire and now - hit["created"] > iso_duration_seconds(expire):
+            return False
+        record.properties = json.loads(hit["properties"])
+        record.metadata = json.loads(hit["metadata"]) if hit["metadata"] else None
+        record.job = json.loads(hit["job"]) if hit.get("job") else None
+        record.cache_source = hit["execution_arn"]
+        self._to_executing(batch, record, now)
+        self._end_now(batch, record, "Succeeded", now)
+        return True
+
+    def remember_in_cache(self, batch: Batch, record: StepRecord) -> None:
+        spec = self.driver.definition.steps[record.name]
+        if not spec.cache_enabled or record.job is None:
+            return
+        key = self._cache_key(spec, record.job.get("arguments"))
+        batch.statements.append(
+            (
+                "cache_put",
+                {"pipeline_arn": self.driver.execution.pipeline_arn, "cache_key": key,
+                 "step_name": record.name, "properties": json.dumps(record.properties),
+                 "metadata": json.dumps(record.metadata) if record.metadata else None,
+                 "job": json.dumps(record.job)},
+            )
+        )  # fmt: skip

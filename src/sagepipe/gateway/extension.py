@@ -1,0 +1,64 @@
+"""The non-AWS extension API under /_sagepipe/ (SPEC §9)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sagepipe import __version__
+from sagepipe.errors import ResourceNotFound, SerializationError, UnknownOperation
+from sagepipe.gateway.asgi import Request, Response
+from sagepipe.providers.history import HistoryProvider
+from sagepipe.providers.retry import RetryProvider
+from sagepipe.runners.faults import FaultRules, parse_rules
+
+_EXECUTION_ROUTE = re.compile(
+    r"/_sagepipe/executions/(?P<id>[a-z0-9]{1,64})/(?P<what>attempts|retry-plan)"
+)
+
+
+class ExtensionApi:
+    def __init__(self, faults: FaultRules, history: HistoryProvider, retry: RetryProvider) -> None:
+        self.faults = faults
+        self.history = history
+        self.retry = retry
+
+    async def __call__(self, request: Request) -> Response:
+        path, method = request.path.rstrip("/"), request.method
+        if path == "/_sagepipe/health" and method == "GET":
+            return Response(200, {"status": "ok", "version": __version__})
+        if path == "/_sagepipe/faults":
+            return self._faults(request)
+        match = _EXECUTION_ROUTE.fullmatch(path)
+        if match and method == "GET":
+            found: dict[str, Any] | None
+            if match["what"] == "attempts":
+                found = await self.history.attempts(match["id"])
+            else:
+                found = await self.retry.plan(match["id"])
+            if found is None:
+                raise ResourceNotFound(
+                    f"Pipeline execution with id '{match['id']}' does not exist."
+                )
+            return Response(200, found)
+        raise UnknownOperation(
+            f"{method} {request.path} is not a sagepipe extension route. Routes: GET "
+            "/_sagepipe/health, PUT|GET|DELETE /_sagepipe/faults, GET "
+            "/_sagepipe/executions/<id>/attempts, GET /_sagepipe/executions/<id>/retry-plan."
+        )
+
+    def _faults(self, request: Request) -> Response:
+        if request.method == "GET":
+            return Response(200, self.faults.to_document())
+        if request.method == "DELETE":
+            self.faults.rules = []
+            return Response(200, self.faults.to_document())
+        if request.method == "PUT":
+            try:
+                document = json.loads(request.body or b"null")
+            except (ValueError, RecursionError):
+                raise SerializationError("The fault rules are not valid JSON.") from None
+            self.faults.rules = parse_rules(document)
+            return Response(200, self.faults.to_document())
+        raise UnknownOperation(f"{request.method} is not allowed on /_sagepipe/faults.")

@@ -1,0 +1,40 @@
+"""The SageMaker operations sagepipe serves (SPEC §2) and the provider method for each."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+IN_SCOPE = (
+    "CreatePipeline", "UpdatePipeline", "DescribePipeline", "DeletePipeline", "ListPipelines",
+    "ListPipelineVersions", "UpdatePipelineVersion", "StartPipelineExecution",
+    "DescribePipelineExecution", "ListPipelineExecutions", "ListPipelineExecutionSteps",
+    "StopPipelineExecution", "RetryPipelineExecution", "UpdatePipelineExecution",
+    "DescribePipelineDefinitionForExecution", "ListPipelineParametersForExecution",
+    "SendPipelineExecutionStepSuccess", "SendPipelineExecutionStepFailure",
+    "AddTags", "ListTags", "DeleteTags",
+)  # fmt: skip
+
+Handler = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def bind(providers: list[object]) -> dict[str, Handler]:
+    """Map each in-scope operation to the provider method named after it."""
+    table: dict[str, Handler] = {}
+    for operation in IN_SCOPE:
+        method = snake_case(operation)
+        owners = [p for p in providers if hasattr(p, method)]
+        if len(owners) != 1:
+            raise RuntimeError(f"{operation}: expected one provider with {method}()")
+        table[operation] = getattr(owners[0], method)
+    return table
+
+
+def arguments(body: dict[str, Any]) -> dict[str, Any]:
+    """Top-level members as snake_case keyword arguments (nested shapes stay as sent)."""
+    return {snake_case(key): value for key, value in body.items()}

@@ -1,0 +1,59 @@
+"""Where a pipeline definition comes from: inline text or an S3 object (SPEC §6)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sagepipe.domain.definition import Definition, parse_definition
+from sagepipe.errors import ValidationError
+
+
+class DefinitionSource:
+    def __init__(self, s3_endpoint_url: str | None) -> None:
+        self.s3_endpoint_url = s3_endpoint_url
+
+    async def load(
+        self, ctx_region: str, inline: str | None, s3_location: dict[str, Any] | None
+    ) -> tuple[str, Definition]:
+        """The definition text and its parsed form; exactly one source must be given."""
+        if (inline is None) == (s3_location is None):
+            raise ValidationError(
+                "Exactly one of PipelineDefinition or PipelineDefinitionS3Location must be "
+                "specified."
+            )
+        text = inline if inline is not None else await self._read_s3(ctx_region, s3_location)
+        return text, parse_definition(text)
+
+    async def _read_s3(self, region: str, location: dict[str, Any] | None) -> str:
+        assert location is not None
+        if not self.s3_endpoint_url:
+            raise ValidationError(
+                "PipelineDefinitionS3Location needs an S3 endpoint: start sagepipe with "
+                "--s3-endpoint-url URL (or pass the definition inline with PipelineDefinition)."
+            )
+        return await asyncio.to_thread(self._read_s3_sync, region, location)
+
+    def _read_s3_sync(self, region: str, location: dict[str, Any]) -> str:
+        import botocore.session
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = botocore.session.get_session().create_client(
+            "s3", region_name=region, endpoint_url=self.s3_endpoint_url
+        )
+        args = {"Bucket": location["Bucket"], "Key": location["ObjectKey"]}
+        if location.get("VersionId"):
+            args["VersionId"] = location["VersionId"]
+        try:
+            body = client.get_object(**args)["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise ValidationError(
+                f"Could not read the pipeline definition from "
+                f"s3://{args['Bucket']}/{args['Key']}: {exc}"
+            ) from None
+        try:
+            return str(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValidationError(
+                f"The pipeline definition at s3://{args['Bucket']}/{args['Key']} is not UTF-8."
+            ) from None

@@ -1,0 +1,54 @@
+"""The attempt history of an execution (SPEC §9): every attempt of every step, and every
+manual retry, oldest first. Nothing here is ever overwritten."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sagepipe.store.db import Database, Tx
+
+
+class HistoryProvider:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def attempts(self, execution_id: str) -> dict[str, Any] | None:
+        def read(tx: Tx) -> dict[str, Any] | None:
+            row = tx.one("execution_get_by_id", exec_id=execution_id)
+            if row is None:
+                return None
+            attempts = tx.all("attempts_for_execution", execution_arn=row["arn"])
+            retries = tx.all("manual_retries_for_execution", execution_arn=row["arn"])
+            return {
+                "execution_arn": row["arn"],
+                "status": row["status"],
+                "attempts": [
+                    {
+                        "step": a["name"],
+                        "attempt": a["attempt"],
+                        "manual_retry": a["manual_retry"],
+                        "status": a["status"],
+                        "start_time": a["started"],
+                        "end_time": a["ended"],
+                        "failure_reason": a["failure_reason"],
+                        "metadata": json.loads(a["metadata"]) if a["metadata"] else None,
+                        "job_name": (json.loads(a["job"]) or {}).get("name") if a["job"] else None,
+                    }
+                    for a in attempts
+                ],
+                "manual_retries": [
+                    {
+                        "retry": r["retry_no"],
+                        "time": r["created"],
+                        "token": r["token"],
+                        "parallelism": r["parallelism"],
+                        "rerun": sorted(
+                            {a["name"] for a in attempts if a["manual_retry"] == r["retry_no"]}
+                        ),
+                    }
+                    for r in retries
+                ],
+            }
+
+        return await self.db.run(read, readonly=True)

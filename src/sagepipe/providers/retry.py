@@ -1,0 +1,151 @@
+"""RetryPipelineExecution (SPEC §5) and its preview, the retry plan (SPEC §9).
+
+The request path does a fixed amount of work whatever the execution's size: it checks and
+flips the execution row, records the token and the retry, and hands the execution to the
+engine. Which steps run again is decided by the driver from the step records."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sagepipe.config import Config
+from sagepipe.domain.definition import parse_definition
+from sagepipe.engine import readiness
+from sagepipe.engine.records import StepRecord
+from sagepipe.engine.states import RETRYABLE_EXECUTION
+from sagepipe.errors import ConflictError, ResourceLimitExceeded, ServiceError
+from sagepipe.providers import idempotency
+from sagepipe.providers.context import RequestContext
+from sagepipe.providers.executions import find_execution, running_quota
+from sagepipe.store.db import Database, Tx
+
+if TYPE_CHECKING:
+    from sagepipe.engine.engine import Engine
+
+OPERATION = "RetryPipelineExecution"
+
+
+class RetryProvider:
+    def __init__(self, db: Database, engine: Engine, config: Config) -> None:
+        self.db = db
+        self.engine = engine
+        self.config = config
+
+    def check_retryable(self, tx: Tx, ctx: RequestContext, row: dict[str, Any]) -> None:
+        """Checks 4 and 5 of SPEC §5, in that order."""
+        status = row["status"]
+        if status not in RETRYABLE_EXECUTION:
+            raise ConflictError(
+                f"Pipeline execution '{row['arn']}' is in status {status} and cannot be "
+                f"retried: only executions in status {', '.join(RETRYABLE_EXECUTION)} can be "
+                "retried."
+            )
+        if row["fail_step"]:
+            raise ConflictError(
+                f"Pipeline execution '{row['arn']}' failed at Fail step '{row['fail_step']}' "
+                "and cannot be retried: a Fail step ends an execution on purpose. Start a new "
+                "execution instead."
+            )
+        window = self.config.retry_window
+        if window is not None and ctx.now - row["created"] > window:
+            raise ConflictError(
+                f"Pipeline execution '{row['arn']}' is outside the retry window: executions "
+                f"can be retried within {window:g} seconds of their start (--retry-window)."
+            )
+        tx.one("lock_scope", scope=ctx.scope)
+        running_quota(tx, ctx, self.config.max_running_executions)
+        cap = self.config.max_retries_per_execution
+        if cap is not None and row["retry_count"] >= cap:
+            raise ResourceLimitExceeded(
+                f"Pipeline execution '{row['arn']}' has been retried {row['retry_count']} "
+                f"time(s), the maximum allowed per execution (--max-retries-per-execution "
+                f"{cap})."
+            )
+
+    async def retry_pipeline_execution(
+        self,
+        ctx: RequestContext,
+        pipeline_execution_arn: str,
+        client_request_token: str,
+        parallelism_configuration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        retried: list[str] = []
+
+        def transaction(tx: Tx) -> dict[str, Any]:
+            # Lock the row first: concurrent retries of one execution then queue behind it.
+            row = tx.one(
+                "execution_lock", arn=find_execution(tx, ctx, pipeline_execution_arn)["arn"]
+            )
+            assert row is not None
+            previous = idempotency.recorded(tx, ctx, OPERATION, client_request_token, ctx.request)
+            if previous is not None:
+                return previous
+            keys = {"account": ctx.account, "region": ctx.region, "operation": OPERATION,
+                    "token": client_request_token}  # fmt: skip
+            fingerprint = idempotency.fingerprint(ctx.request)
+            if not tx.exec("token_put", **keys, fingerprint=fingerprint, response="", now=ctx.now):
+                raise idempotency.TokenRace()
+            self.check_retryable(tx, ctx, row)
+            parallelism = row["parallelism"]
+            if parallelism_configuration is not None:
+                parallelism = parallelism_configuration.get("MaxParallelExecutionSteps")
+            changed = tx.exec(
+                "execution_retry", arn=row["arn"], expected_status=row["status"],
+                parallelism=parallelism, now=ctx.now, user=ctx.user, owner=self.engine.owner,
+                lease_until=self.engine.lease_until,
+            )  # fmt: skip
+            assert changed == 1  # the row is locked (or the writer is exclusive)
+            tx.exec(
+                "manual_retry_insert", execution_arn=row["arn"], retry_no=row["retry_count"] + 1,
+                token=client_request_token, parallelism=parallelism, now=ctx.now,
+            )  # fmt: skip
+            tx.exec(
+                "event_insert", execution_arn=row["arn"], step_name=None, attempt=None,
+                from_status=row["status"], to_status="Executing", now=ctx.now,
+            )  # fmt: skip
+            response = {"PipelineExecutionArn": row["arn"]}
+            tx.exec("token_set_response", **keys, response=json.dumps(response))
+            retried.append(row["arn"])
+            return response
+
+        while True:
+            try:
+                result = await self.db.run(transaction)
+                break
+            except idempotency.TokenRace:
+                continue
+        if retried:
+            await self.engine.drive(retried[-1])
+        return result
+
+    async def plan(self, execution_id: str) -> dict[str, Any] | None:
+        """What a retry would do now, with the error it would get (SPEC §9), or None if the
+        execution does not exist."""
+
+        def read(tx: Tx) -> dict[str, Any] | None:
+            row = tx.one("execution_get_by_id", exec_id=execution_id)
+            if row is None:
+                return None
+            ctx = RequestContext(account=row["account"], region=row["region"])
+            error = None
+            try:
+                self.check_retryable(tx, ctx, row)
+            except ServiceError as exc:
+                error = {"code": exc.code, "message": exc.message}
+            steps = {
+                r["name"]: StepRecord.from_row(r)
+                for r in tx.all("steps_for_execution", execution_arn=row["arn"])
+            }
+            rerun, reuse = readiness.retry_plan(parse_definition(row["definition"]), steps)
+            return {
+                "execution_arn": row["arn"],
+                "status": row["status"],
+                "retryable": error is None,
+                "error": error,
+                "rerun": rerun if error is None else [],
+                "reuse": reuse,
+                "parallelism": row["parallelism"],
+            }
+
+        return await self.db.run(read, readonly=True)

@@ -1,0 +1,90 @@
+"""AddTags, ListTags, DeleteTags on pipeline ARNs (the SDK's upsert(tags=...) calls them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sagepipe.domain import arns
+from sagepipe.domain.pagination import decode_token, encode_token, page_size, query_fingerprint
+from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
+from sagepipe.providers.context import RequestContext
+from sagepipe.store.db import Database, Tx
+
+MAX_TAGS = 50
+
+
+def put_tags(tx: Tx, arn: str, new_tags: list[dict[str, str]]) -> None:
+    keys = [t["Key"] for t in new_tags]
+    if len(set(keys)) != len(keys):
+        raise ValidationError("Tag keys must be unique; the request repeats a key.")
+    current = tx.one("tags_max_position", arn=arn)
+    assert current is not None
+    position = current["n"]
+    for tag in new_tags:
+        position += 1
+        tx.exec(
+            "tag_upsert", arn=arn, key=tag["Key"], value=tag.get("Value", ""), position=position
+        )
+    total = tx.one("tags_max_position", arn=arn)
+    assert total is not None
+    if total["count"] > MAX_TAGS:
+        raise ResourceLimitExceeded(f"A resource can have at most {MAX_TAGS} tags.")
+
+
+class TagsProvider:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _pipeline_arn(self, tx: Tx, ctx: RequestContext, resource_arn: str) -> str:
+        parts = arns.parse_pipeline_arn(resource_arn)
+        if (
+            parts is None
+            or (parts["account"], parts["region"]) != (ctx.account, ctx.region)
+            or tx.one("pipeline_get", account=ctx.account, region=ctx.region, name=parts["name"])
+            is None
+        ):
+            raise ResourceNotFound(f"Resource '{resource_arn}' does not exist.")
+        return resource_arn
+
+    async def add_tags(
+        self, ctx: RequestContext, resource_arn: str, tags: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        def write(tx: Tx) -> dict[str, Any]:
+            put_tags(tx, self._pipeline_arn(tx, ctx, resource_arn), tags)
+            return {"Tags": tags}
+
+        return await self.db.run(write)
+
+    async def delete_tags(
+        self, ctx: RequestContext, resource_arn: str, tag_keys: list[str]
+    ) -> dict[str, Any]:
+        def write(tx: Tx) -> dict[str, Any]:
+            arn = self._pipeline_arn(tx, ctx, resource_arn)
+            for key in tag_keys:
+                tx.exec("tag_delete", arn=arn, key=key)
+            return {}
+
+        return await self.db.run(write)
+
+    async def list_tags(
+        self,
+        ctx: RequestContext,
+        resource_arn: str,
+        next_token: str | None = None,
+        max_results: int | None = None,
+    ) -> dict[str, Any]:
+        fp = query_fingerprint("ListTags", ctx.scope, {"arn": resource_arn})
+        cursor = decode_token(next_token, fp)
+        limit = page_size(max_results)
+
+        def read(tx: Tx) -> list[dict[str, Any]]:
+            arn = self._pipeline_arn(tx, ctx, resource_arn)
+            return tx.all("tags_list", arn=arn, cursor=cursor, limit=limit + 1)
+
+        rows = await self.db.run(read, readonly=True)
+        result: dict[str, Any] = {
+            "Tags": [{"Key": r["key"], "Value": r["value"]} for r in rows[:limit]]
+        }
+        if len(rows) > limit:
+            result["NextToken"] = encode_token(fp, rows[limit - 1]["position"])
+        return result

@@ -1,0 +1,88 @@
+"""Fault rules of the simulate runner (SPEC §9): which simulated step runs fail, how long they
+take, and what Lambda/Callback outputs and property files they produce."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sagepipe.errors import ValidationError
+
+_FIELDS = {
+    "pipeline": str, "step": str, "fail_attempts": int, "failure_reason": str,
+    "exception_type": str, "duration_seconds": (int, float), "outputs": dict,
+    "property_files": dict,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    pipeline: str | None = None
+    step: str | None = None
+    fail_attempts: int = 0  # the first N attempts fail; -1: every attempt
+    failure_reason: str | None = None
+    exception_type: str | None = None
+    duration_seconds: float | None = None
+    outputs: dict[str, Any] | None = None
+    property_files: dict[str, Any] | None = field(default=None)
+
+    def matches(self, pipeline: str, step: str) -> bool:
+        return self.pipeline in (None, pipeline) and self.step in (None, step)
+
+    def fails(self, attempt: int) -> bool:
+        return self.fail_attempts == -1 or attempt <= self.fail_attempts
+
+
+def parse_rules(document: Any) -> list[FaultRule]:
+    """Rules from `{"rules": [...]}`, with a ValidationError that says what is wrong."""
+    if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+        raise ValidationError('Fault rules must be a JSON object {"rules": [ ... ]}.')
+    rules = []
+    for i, raw in enumerate(document["rules"]):
+        where = f"rules[{i}]"
+        if not isinstance(raw, dict):
+            raise ValidationError(f"{where} must be an object.")
+        for key, value in raw.items():
+            expected = _FIELDS.get(key)
+            if expected is None:
+                raise ValidationError(
+                    f"{where}: unknown field '{key}'. Known fields: {', '.join(_FIELDS)}."
+                )
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, expected)  # type: ignore[arg-type]
+            ):
+                raise ValidationError(f"{where}.{key} has the wrong type.")
+        if raw.get("fail_attempts", 0) < -1:
+            raise ValidationError(f"{where}.fail_attempts must be -1 (always) or >= 0.")
+        if (raw.get("duration_seconds") or 0) < 0:
+            raise ValidationError(f"{where}.duration_seconds must be >= 0.")
+        rules.append(FaultRule(**raw))
+    return rules
+
+
+class FaultRules:
+    """The current rule set; replaced whole by PUT /_sagepipe/faults."""
+
+    def __init__(self, rules: list[FaultRule] | None = None) -> None:
+        self.rules = rules or []
+
+    def match(self, pipeline: str, step: str) -> FaultRule | None:
+        return next((r for r in self.rules if r.matches(pipeline, step)), None)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "rules": [{k: v for k, v in asdict(r).items() if v is not None} for r in self.rules]
+        }
+
+    @classmethod
+    def from_file(cls, path: str) -> FaultRules:
+        try:
+            with open(path) as handle:
+                document = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"sagepipe: cannot read fault rules from {path}: {exc}") from None
+        try:
+            return cls(parse_rules(document))
+        except ValidationError as exc:
+            raise SystemExit(f"sagepipe: bad fault rules in {path}: {exc.message}") from None

@@ -1,0 +1,167 @@
+"""Database access: one async entry point, `Database.run(fn)`, that runs a small synchronous
+function inside one transaction on a worker thread. Keeping transactions synchronous and short
+means no transaction is ever held open across an await (DESIGN habit 4).
+
+SQLite: one writer thread (SQLite serialises writers anyway) plus reader threads on WAL.
+PostgreSQL: a pool of connections, one worker thread each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sagepipe.store.queries import Queries
+
+T = TypeVar("T")
+
+
+class Tx:
+    """A transaction in progress. Queries are named (store/sql/queries.sql)."""
+
+    def __init__(self, cursor: Any, queries: Queries) -> None:
+        self._cur = cursor
+        self._queries = queries
+
+    def all(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        self._cur.execute(self._queries.sql(query), params)
+        return [dict(row) for row in self._cur.fetchall()]
+
+    def one(self, query: str, /, **params: Any) -> dict[str, Any] | None:
+        self._cur.execute(self._queries.sql(query), params)
+        row = self._cur.fetchone()
+        return dict(row) if row is not None else None
+
+    def exec(self, query: str, /, **params: Any) -> int:
+        self._cur.execute(self._queries.sql(query), params)
+        return int(self._cur.rowcount)
+
+    def many(self, query: str, rows: list[dict[str, Any]], /) -> None:
+        if rows:
+            self._cur.executemany(self._queries.sql(query), rows)
+
+
+class Database:
+    dialect: str
+
+    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False) -> T:
+        raise NotImplementedError
+
+    def run_sync(self, fn: Callable[[Tx], T]) -> T:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, readers: int = 2) -> None:
+        self.path = path
+        self.queries = Queries("sqlite")
+        self._local = threading.local()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before we acknowledge the request it belongs to.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=OFF")
+            self._local.conn = conn
+        return conn
+
+    def _transaction(self, fn: Callable[[Tx], T], begin: str) -> T:
+        conn = self._connection()
+        cur = conn.cursor()
+        cur.execute(begin)
+        try:
+            result = fn(Tx(cur, self.queries))
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        return result
+
+    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False) -> T:
+        loop = asyncio.get_running_loop()
+        if readonly:
+            return await loop.run_in_executor(self._readers, self._transaction, fn, "BEGIN")
+        return await loop.run_in_executor(self._writer, self._transaction, fn, "BEGIN IMMEDIATE")
+
+    def run_sync(self, fn: Callable[[Tx], T]) -> T:
+        return self._writer.submit(self._transaction, fn, "BEGIN IMMEDIATE").result()
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+
+
+class PostgresDatabase(Database):
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, size: int = 8) -> None:
+        from psycopg import ClientCursor
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        self.queries = Queries("postgres")
+        self._pool = ConnectionPool(
+            url,
+            min_size=2,
+            max_size=size,
+            kwargs={"row_factory": dict_row, "cursor_factory": ClientCursor},
+            open=True,
+        )
+        # Client-side binding: portable queries test `:param IS NULL`, which server-side
+        # binding cannot type.
+        self._pool.wait(timeout=15)
+        self._executor = ThreadPoolExecutor(size, thread_name_prefix="pg")
+
+    def _transaction(self, fn: Callable[[Tx], T]) -> T:
+        import psycopg.errors
+
+        for attempt in range(20):
+            try:
+                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                    return fn(Tx(cur, self.queries))
+            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                # Safe to repeat: the whole transaction was rolled back.
+                if attempt == 19:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, fn)
+
+    def run_sync(self, fn: Callable[[Tx], T]) -> T:
+        return self._transaction(fn)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._pool.close()
+
+
+def open_database(url: str) -> Database:
+    """`postgresql://...` selects PostgreSQL; anything else is a SQLite file path
+    (optionally written `sqlite:///path`)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    path = url.removeprefix("sqlite://")
+    if path.startswith("//"):
+        path = path[1:]
+    return SqliteDatabase(path)

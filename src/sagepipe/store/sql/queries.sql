@@ -1,0 +1,342 @@
+-- Named queries. `-- name: x` starts a query; `x@postgres` overrides it for one dialect.
+-- Parameters are written :name.
+
+-- name: ping
+SELECT 1 AS one
+
+-- name: lock_scope
+SELECT 1 AS locked
+-- name: lock_scope@postgres
+SELECT pg_advisory_xact_lock(hashtext(:scope)) IS NULL AS locked
+
+------------------------------------------------------------------ request tokens
+-- name: token_get
+SELECT fingerprint, response FROM request_tokens
+WHERE account = :account AND region = :region AND operation = :operation AND token = :token
+
+-- name: token_put
+INSERT INTO request_tokens (account, region, operation, token, fingerprint, response, created)
+VALUES (:account, :region, :operation, :token, :fingerprint, :response, :now)
+ON CONFLICT DO NOTHING
+
+-- name: token_set_response
+UPDATE request_tokens SET response = :response
+WHERE account = :account AND region = :region AND operation = :operation AND token = :token
+
+------------------------------------------------------------------ pipelines
+-- name: pipeline_count
+SELECT COUNT(*) AS n FROM pipelines WHERE account = :account AND region = :region
+
+-- name: pipeline_insert
+INSERT INTO pipelines (arn, account, region, name, display_name, description, role_arn,
+  parallelism, latest_version, status, created, modified, created_by, modified_by)
+VALUES (:arn, :account, :region, :name, :display_name, :description, :role_arn,
+  :parallelism, 1, 'Active', :now, :now, :user, :user)
+ON CONFLICT DO NOTHING
+
+-- name: pipeline_get
+SELECT * FROM pipelines WHERE account = :account AND region = :region AND name = :name
+
+-- name: pipeline_get_for_update
+SELECT * FROM pipelines WHERE account = :account AND region = :region AND name = :name
+-- name: pipeline_get_for_update@postgres
+SELECT * FROM pipelines WHERE account = :account AND region = :region AND name = :name FOR UPDATE
+
+-- name: pipeline_update
+UPDATE pipelines SET display_name = :display_name, description = :description,
+  role_arn = :role_arn, parallelism = :parallelism, latest_version = :latest_version,
+  modified = :now, modified_by = :user
+WHERE arn = :arn
+
+-- name: pipeline_touch_run
+UPDATE pipelines SET last_run = :now WHERE arn = :arn
+
+-- name: pipeline_delete
+DELETE FROM pipelines WHERE arn = :arn
+
+-- name: pipeline_list
+SELECT arn, name, display_name, description, role_arn, created, modified, last_run, seq
+FROM pipelines
+WHERE account = :account AND region = :region
+  AND (:prefix IS NULL OR substr(name, 1, :prefix_len) = :prefix)
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:cursor_seq IS NULL OR (CASE WHEN :descending = 1 THEN seq < :cursor_seq ELSE seq > :cursor_seq END))
+ORDER BY CASE WHEN :descending = 1 THEN -seq ELSE seq END
+LIMIT :limit
+
+-- name: pipeline_list_by_name
+SELECT arn, name, display_name, description, role_arn, created, modified, last_run, seq
+FROM pipelines
+WHERE account = :account AND region = :region
+  AND (:prefix IS NULL OR substr(name, 1, :prefix_len) = :prefix)
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:cursor_name IS NULL OR (CASE WHEN :descending = 1 THEN name < :cursor_name ELSE name > :cursor_name END))
+ORDER BY CASE WHEN :descending = 1 THEN name END DESC, CASE WHEN :descending = 0 THEN name END ASC
+LIMIT :limit
+
+------------------------------------------------------------------ pipeline versions
+-- name: version_insert
+INSERT INTO pipeline_versions (pipeline_arn, version_id, definition, display_name, description,
+  pipeline_display_name, pipeline_description, role_arn, created, created_by)
+VALUES (:pipeline_arn, :version_id, :definition, :display_name, :description,
+  :pipeline_display_name, :pipeline_description, :role_arn, :now, :user)
+
+-- name: version_get
+SELECT * FROM pipeline_versions WHERE pipeline_arn = :pipeline_arn AND version_id = :version_id
+
+-- name: version_update
+UPDATE pipeline_versions SET display_name = :display_name, description = :description
+WHERE pipeline_arn = :pipeline_arn AND version_id = :version_id
+
+-- name: version_set_last_execution
+UPDATE pipeline_versions SET last_execution_arn = :execution_arn
+WHERE pipeline_arn = :pipeline_arn AND version_id = :version_id
+
+-- name: version_list
+SELECT version_id, created, display_name, description, last_execution_arn
+FROM pipeline_versions
+WHERE pipeline_arn = :pipeline_arn
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:cursor IS NULL OR (CASE WHEN :descending = 1 THEN version_id < :cursor ELSE version_id > :cursor END))
+ORDER BY CASE WHEN :descending = 1 THEN -version_id ELSE version_id END
+LIMIT :limit
+
+-- name: versions_delete
+DELETE FROM pipeline_versions WHERE pipeline_arn = :pipeline_arn
+
+------------------------------------------------------------------ tags
+-- name: tags_list
+SELECT key, value, position FROM tags WHERE resource_arn = :arn
+  AND (:cursor IS NULL OR position > :cursor)
+ORDER BY position LIMIT :limit
+
+-- name: tags_max_position
+SELECT COALESCE(MAX(position), 0) AS n, COUNT(*) AS count FROM tags WHERE resource_arn = :arn
+
+-- name: tag_upsert
+INSERT INTO tags (resource_arn, key, value, position) VALUES (:arn, :key, :value, :position)
+ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value
+
+-- name: tag_delete
+DELETE FROM tags WHERE resource_arn = :arn AND key = :key
+
+-- name: tags_delete_all
+DELETE FROM tags WHERE resource_arn = :arn
+
+------------------------------------------------------------------ executions
+-- name: running_count
+SELECT COUNT(*) AS n FROM executions
+WHERE account = :account AND region = :region AND status IN ('Executing', 'Stopping')
+
+-- name: pipeline_running_count
+SELECT COUNT(*) AS n FROM executions
+WHERE pipeline_arn = :pipeline_arn AND status IN ('Executing', 'Stopping')
+
+-- name: execution_insert
+INSERT INTO executions (arn, account, region, pipeline_arn, exec_id, version_id, status,
+  display_name, description, definition, parameters, parallelism, selective, created, modified,
+  created_by, modified_by, owner, lease_until, epoch)
+VALUES (:arn, :account, :region, :pipeline_arn, :exec_id, :version_id, 'Executing',
+  :display_name, :description, :definition, :parameters, :parallelism, :selective, :now, :now,
+  :user, :user, :owner, :lease_until, 1)
+
+-- name: execution_get
+SELECT * FROM executions WHERE arn = :arn
+
+-- name: execution_get_by_id
+SELECT * FROM executions WHERE exec_id = :exec_id
+
+-- name: execution_summary
+SELECT arn, pipeline_arn, exec_id, version_id, status, display_name, description, parallelism,
+  failure_reason, fail_step, selective, retry_count, created, modified, created_by, modified_by
+FROM executions WHERE arn = :arn
+
+-- name: execution_update_info
+UPDATE executions SET display_name = :display_name, description = :description,
+  parallelism = :parallelism, modified = :now, modified_by = :user
+WHERE arn = :arn
+
+-- name: execution_request_stop
+UPDATE executions SET status = 'Stopping', modified = :now, modified_by = :user
+WHERE arn = :arn AND status = 'Executing'
+
+-- name: execution_retry
+UPDATE executions SET status = 'Executing', failure_reason = NULL, fail_step = NULL,
+  parallelism = :parallelism, retry_count = retry_count + 1, modified = :now,
+  modified_by = :user, owner = :owner, lease_until = :lease_until, epoch = epoch + 1
+WHERE arn = :arn AND status = :expected_status
+
+-- name: executions_delete_for_pipeline
+DELETE FROM executions WHERE pipeline_arn = :pipeline_arn
+
+-- name: pipeline_delete_steps
+DELETE FROM steps WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
+
+-- name: pipeline_delete_attempts
+DELETE FROM attempts WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
+
+-- name: pipeline_delete_manual_retries
+DELETE FROM manual_retries WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
+
+-- name: pipeline_delete_callbacks
+DELETE FROM callbacks WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
+
+-- name: pipeline_delete_events
+DELETE FROM events WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
+
+-- name: step_cache_delete
+DELETE FROM step_cache WHERE pipeline_arn = :pipeline_arn
+
+-- name: executions_arns_for_pipeline
+SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn
+
+-- name: event_insert
+INSERT INTO events (execution_arn, step_name, attempt, from_status, to_status, at)
+VALUES (:execution_arn, :step_name, :attempt, :from_status, :to_status, :now)
+
+------------------------------------------------------------------ engine
+-- name: execution_driver_state
+SELECT status, parallelism, retry_count, epoch FROM executions WHERE arn = :arn
+
+-- name: execution_for_driver
+SELECT e.*, p.parallelism AS pipeline_parallelism
+FROM executions e JOIN pipelines p ON p.arn = e.pipeline_arn
+WHERE e.arn = :arn
+
+-- name: steps_for_execution
+SELECT * FROM steps WHERE execution_arn = :execution_arn
+
+-- name: execution_fence
+UPDATE executions
+SET status = :new_status, modified = CASE WHEN status <> :new_status THEN :now ELSE modified END
+WHERE arn = :arn AND epoch = :epoch AND status = :status
+
+-- name: execution_finish_details
+UPDATE executions SET failure_reason = :failure_reason, fail_step = :fail_step
+WHERE arn = :execution_arn
+
+-- name: step_upsert
+INSERT INTO steps (execution_arn, name, step_type, status, attempt_count, manual_retry,
+  run_attempts, first_start, started, ended, next_run_at, failure_reason, failure_type, metadata,
+  properties, outcome, cache_source, selective_source, job)
+VALUES (:execution_arn, :name, :step_type, :status, :attempt_count, :manual_retry,
+  :run_attempts, :first_start, :started, :ended, :next_run_at, :failure_reason, :failure_type,
+  :metadata, :properties, :outcome, :cache_source, :selective_source, :job)
+ON CONFLICT (execution_arn, name) DO UPDATE SET
+  status = excluded.status, attempt_count = excluded.attempt_count,
+  manual_retry = excluded.manual_retry, run_attempts = excluded.run_attempts,
+  first_start = excluded.first_start, started = excluded.started, ended = excluded.ended,
+  next_run_at = excluded.next_run_at, failure_reason = excluded.failure_reason,
+  failure_type = excluded.failure_type, metadata = excluded.metadata,
+  properties = excluded.properties, outcome = excluded.outcome,
+  cache_source = excluded.cache_source, selective_source = excluded.selective_source,
+  job = excluded.job
+
+-- name: attempt_insert
+INSERT INTO attempts (execution_arn, name, attempt, manual_retry, status, started, job, metadata)
+VALUES (:execution_arn, :name, :attempt, :manual_retry, :status, :started, :job, :metadata)
+ON CONFLICT DO NOTHING
+
+-- name: attempt_end
+UPDATE attempts SET status = :status, ended = :ended, failure_reason = :failure_reason,
+  metadata = COALESCE(:metadata, metadata)
+WHERE execution_arn = :execution_arn AND name = :name AND attempt = :attempt
+
+-- name: callback_insert
+INSERT INTO callbacks (token, account, region, execution_arn, step_name, attempt, status,
+  message, created)
+VALUES (:token, :account, :region, :execution_arn, :step_name, :attempt, 'Waiting', :message, :now)
+
+-- name: callback_answers
+SELECT token, step_name, attempt, status, result FROM callbacks
+WHERE execution_arn = :execution_arn AND status IN ('Succeeded', 'Failed')
+
+-- name: callback_applied
+UPDATE callbacks SET status = 'Applied' WHERE token = :token
+
+-- name: callback_get
+SELECT * FROM callbacks WHERE token = :token AND account = :account AND region = :region
+
+-- name: callback_answer
+UPDATE callbacks SET status = :status, result = :result WHERE token = :token AND status = 'Waiting'
+
+-- name: cache_get
+SELECT * FROM step_cache WHERE pipeline_arn = :pipeline_arn AND cache_key = :cache_key
+
+-- name: cache_put
+INSERT INTO step_cache (pipeline_arn, cache_key, execution_arn, step_name, properties, metadata,
+  job, created)
+VALUES (:pipeline_arn, :cache_key, :execution_arn, :step_name, :properties, :metadata, :job, :now)
+ON CONFLICT (pipeline_arn, cache_key) DO UPDATE SET execution_arn = excluded.execution_arn,
+  step_name = excluded.step_name, properties = excluded.properties,
+  metadata = excluded.metadata, job = excluded.job, created = excluded.created
+
+-- name: executions_claim_all
+UPDATE executions SET owner = :owner, lease_until = :lease_until, epoch = epoch + 1
+WHERE status IN ('Executing', 'Stopping')
+RETURNING arn
+
+-- name: executions_claim_expired
+UPDATE executions SET owner = :owner, lease_until = :lease_until, epoch = epoch + 1
+WHERE status IN ('Executing', 'Stopping') AND (owner IS NULL OR lease_until < :now)
+RETURNING arn
+
+-- name: executions_heartbeat
+UPDATE executions SET lease_until = :lease_until
+WHERE owner = :owner AND status IN ('Executing', 'Stopping')
+
+-- name: execution_list_desc
+SELECT arn, status, display_name, description, failure_reason, created, seq
+FROM executions
+WHERE pipeline_arn = :pipeline_arn
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:cursor IS NULL OR seq < :cursor)
+ORDER BY seq DESC
+LIMIT :limit
+
+-- name: execution_list_asc
+SELECT arn, status, display_name, description, failure_reason, created, seq
+FROM executions
+WHERE pipeline_arn = :pipeline_arn
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:cursor IS NULL OR seq > :cursor)
+ORDER BY seq ASC
+LIMIT :limit
+
+-- name: steps_page_desc
+SELECT * FROM steps WHERE execution_arn = :execution_arn
+  AND (:cursor_started IS NULL OR started < :cursor_started
+       OR (started = :cursor_started AND name > :cursor_name))
+ORDER BY started DESC, name ASC
+LIMIT :limit
+
+-- name: steps_page_asc
+SELECT * FROM steps WHERE execution_arn = :execution_arn
+  AND (:cursor_started IS NULL OR started > :cursor_started
+       OR (started = :cursor_started AND name > :cursor_name))
+ORDER BY started ASC, name ASC
+LIMIT :limit
+
+-- name: steps_insert_reused
+INSERT INTO steps (execution_arn, name, step_type, status, attempt_count, manual_retry,
+  run_attempts, first_start, started, ended, metadata, properties, outcome, selective_source, job)
+SELECT :execution_arn, name, step_type, 'Succeeded', attempt_count, 0, 0, first_start, started,
+  ended, metadata, properties, outcome, :source_arn, job
+FROM steps WHERE execution_arn = :source_arn AND status = 'Succeeded'
+  AND name = :name
+
+-- name: execution_lock
+SELECT * FROM executions WHERE arn = :arn
+-- name: execution_lock@postgres
+SELECT * FROM executions WHERE arn = :arn FOR UPDATE
+
+-- name: manual_retry_insert
+INSERT INTO manual_retries (execution_arn, retry_no, token, parallelism, created)
+VALUES (:execution_arn, :retry_no, :token, :parallelism, :now)
+
+-- name: manual_retries_for_execution
+SELECT retry_no, token, parallelism, created FROM manual_retries
+WHERE execution_arn = :execution_arn ORDER BY retry_no
+
+-- name: attempts_for_execution
+SELECT * FROM attempts WHERE execution_arn = :execution_arn ORDER BY started, name, attempt
