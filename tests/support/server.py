@@ -1,0 +1,135 @@
+"""Running a real sagepipe server process for tests, and real clients pointed at it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+PG_URL = os.environ.get("SAGEPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+READY = "ready at "
+
+
+@cache
+def pg_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty database on the test server; dropped afterwards."""
+    import psycopg
+
+    name = "sagepipe_t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class ServerProcess:
+    """`sagepipe serve` in a child process; the port is chosen once and kept across restarts."""
+
+    def __init__(self, args: list[str], extra: list[str] | None = None) -> None:
+        self.args = list(args) + list(extra or [])
+        self.port = 0
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        command = [sys.executable, "-m", "sagepipe.cli", "serve", "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            command + self.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        deadline = time.time() + timeout
+        assert self.proc.stdout is not None
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("sagepipe exited before it was ready:\n" + "".join(self.output))
+            self.output.append(line)
+            if READY in line:
+                self.port = int(line.split(READY, 1)[1].split()[0].rsplit(":", 1)[1])
+                threading.Thread(target=self._drain, daemon=True).start()
+                return
+        raise RuntimeError("sagepipe was not ready in time:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait: a clean shutdown."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, *, crash: bool = False) -> None:
+        self.kill() if crash else self.stop()
+        self.start()
+
+    def client(self, access_key: str = "AKIDTEST", region: str = "us-east-1") -> Any:
+        return boto3.client(
+            "sagemaker",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key="secret",
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    def extension(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def set_faults(self, rules: list[dict[str, Any]]) -> None:
+        status, body = self.extension("PUT", "/_sagepipe/faults", {"rules": rules})
+        assert status == 200, body
