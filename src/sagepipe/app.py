@@ -65,7 +65,9 @@ def _lock_sqlite(path: str) -> IO[str]:
 
 
 def build(config: Config) -> Service:
-    db = open_database(config.database_url)
+    db = open_database(
+        config.database_url, stalled_after_ms=int(max(2.0, 2 * config.lease_seconds) * 1000)
+    )
     lock = None
     if isinstance(db, SqliteDatabase) and db.path != ":memory:":
         lock = _lock_sqlite(db.path)
@@ -86,7 +88,7 @@ def build(config: Config) -> Service:
     warm_up(IN_SCOPE)
     app = AwsJsonApp(
         bind(providers),
-        ExtensionApi(faults, HistoryProvider(db), retry),
+        ExtensionApi(faults, HistoryProvider(db), retry, engine),
         accounts=config.accounts,
         max_body_bytes=config.max_body_bytes,
     )

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from sagepipe import __version__
+from sagepipe.engine.engine import Engine
 from sagepipe.errors import ResourceNotFound, SerializationError, UnknownOperation
 from sagepipe.gateway.asgi import Request, Response
 from sagepipe.providers.history import HistoryProvider
@@ -19,7 +20,10 @@ _EXECUTION_ROUTE = re.compile(
 
 
 class ExtensionApi:
-    def __init__(self, faults: FaultRules, history: HistoryProvider, retry: RetryProvider) -> None:
+    def __init__(
+        self, faults: FaultRules, history: HistoryProvider, retry: RetryProvider, engine: Engine
+    ) -> None:
+        self.engine = engine
         self.faults = faults
         self.history = history
         self.retry = retry
@@ -27,7 +31,15 @@ class ExtensionApi:
     async def __call__(self, request: Request) -> Response:
         path, method = request.path.rstrip("/"), request.method
         if path == "/_sagepipe/health" and method == "GET":
-            return Response(200, {"status": "ok", "version": __version__})
+            return Response(
+                200,
+                {
+                    "status": "ok",
+                    "version": __version__,
+                    "server": self.engine.owner,
+                    "driving": sorted(self.engine.drivers),
+                },
+            )
         if path == "/_sagepipe/faults":
             return self._faults(request)
         match = _EXECUTION_ROUTE.fullmatch(path)

@@ -113,7 +113,7 @@ class SqliteDatabase(Database):
 class PostgresDatabase(Database):
     dialect = "postgres"
 
-    def __init__(self, url: str, *, size: int = 8) -> None:
+    def __init__(self, url: str, *, size: int = 8, stalled_after_ms: int = 10000) -> None:
         from psycopg import ClientCursor
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
@@ -123,7 +123,13 @@ class PostgresDatabase(Database):
             url,
             min_size=2,
             max_size=size,
-            kwargs={"row_factory": dict_row, "cursor_factory": ClientCursor},
+            kwargs={
+                "row_factory": dict_row,
+                "cursor_factory": ClientCursor,
+                # A stalled server (paused, swapping) must not keep row locks that block the
+                # servers taking over its executions: PostgreSQL ends such a session.
+                "options": f"-c idle_in_transaction_session_timeout={stalled_after_ms}",
+            },
             open=True,
         )
         # Client-side binding: portable queries test `:param IS NULL`, which server-side
@@ -156,11 +162,11 @@ class PostgresDatabase(Database):
         self._pool.close()
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, *, stalled_after_ms: int = 10000) -> Database:
     """`postgresql://...` selects PostgreSQL; anything else is a SQLite file path
     (optionally written `sqlite:///path`)."""
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, stalled_after_ms=stalled_after_ms)
     path = url.removeprefix("sqlite://")
     if path.startswith("//"):
         path = path[1:]
