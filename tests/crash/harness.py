@@ -10,6 +10,7 @@ A failing seed replays the same kill schedule and workload choices (timing still
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -174,7 +175,6 @@ class Harness:
                 break
             except NETWORK_ERRORS:
                 time.sleep(0.1)
-        # The killer restarts the process, which forgets faults set over HTTP: keep a file.
         self.rules = rules
 
     def run(self) -> None:
@@ -200,12 +200,12 @@ class Harness:
                 started += 1
             for t in running:
                 self.advance(t)
-            if all(t.done for t in self.tracked) and started == len(self.tracked):
+            all_done = all(t.done for t in self.tracked) and started == len(self.tracked)
+            if all_done and self.kills < self.kills_wanted:
                 # Keep the executions cycling until the kill quota is met.
-                if self.kills < self.kills_wanted:
-                    self.tracked.append(
-                        Tracked("chain", SHAPES["chain"]["pipeline"], str(uuid.uuid4()))
-                    )
+                self.tracked.append(
+                    Tracked("chain", SHAPES["chain"]["pipeline"], str(uuid.uuid4()))
+                )
             time.sleep(0.05)
         self.stop_killing.set()
         thread.join()
@@ -217,14 +217,12 @@ class Harness:
         ]
         if t.shape == "stopped" and t.stop_token is None and status == "Executing":
             t.stop_token = str(uuid.uuid4())
-            try:
+            with contextlib.suppress(ClientError):  # it may have ended already
                 self.call(
                     "stop_pipeline_execution",
                     PipelineExecutionArn=t.arn,
                     ClientRequestToken=t.stop_token,
                 )
-            except ClientError:
-                pass  # it may have ended already
             return
         if t.shape == "callback" and status == "Executing":
             steps = self.call("list_pipeline_execution_steps", PipelineExecutionArn=t.arn)[
@@ -337,9 +335,9 @@ def run(
 ) -> list[str]:
     harness = Harness(server, seed, kills, executions, log)
     harness.setup()
-    faults_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump({"rules": harness.rules}, faults_file)
-    faults_file.close()
+    # The killer restarts the process, which forgets faults set over HTTP: pass a file.
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as faults_file:
+        json.dump({"rules": harness.rules}, faults_file)
     server.args += ["--faults", faults_file.name]
     server.restart(crash=True)
     log(f"workload: {executions} executions, {kills} kills (seed {seed})")
