@@ -40,6 +40,7 @@ class Engine:
         self.drivers: dict[str, Driver] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._lease_task: asyncio.Task[None] | None = None
+        self._taking: set[str] = set()  # executions a drive() call is loading right now
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, *, sole_owner: bool) -> None:
@@ -86,18 +87,36 @@ class Engine:
                 for arn in await self._claim("executions_claim_expired"):
                     log.info("took over %s from a process whose lease expired", arn)
                     await self.drive(arn)
+                for arn in await self._owned_without_driver():
+                    await self.drive(arn)
             except Exception:
                 log.exception("lease upkeep failed; trying again")
 
+    async def _owned_without_driver(self) -> list[str]:
+        rows = await self.db.run(
+            lambda tx: tx.all("executions_owned", owner=self.owner), readonly=True
+        )
+        busy = self.drivers.keys() | self._taking
+        return [row["arn"] for row in rows if row["arn"] not in busy]
+
     # ------------------------------------------------------------------ drivers
     async def drive(self, arn: str) -> None:
-        """Start driving an execution this process has just claimed."""
+        """Start a new driver for an execution this process holds the lease of.
+
+        Taking the execution bumps its epoch, so anything a previous driver of it still had
+        in flight is fenced out: two drivers can never both write."""
         old = self.tasks.get(arn)
         if old is not None and not old.done():
             old.cancel()
-        execution, steps = await self.db.run(lambda tx: _load(tx, arn), readonly=True)
+        self._taking.add(arn)
+        try:
+            execution, steps = await self.db.run(
+                lambda tx: _take(tx, arn, self.owner, self.lease_until)
+            )
+        finally:
+            self._taking.discard(arn)
         if execution is None:
-            return
+            return  # gone, ended, or another process holds its lease
         definition = parse_definition(execution.definition_text)
         driver = Driver(self, execution, definition, steps)
         self.drivers[arn] = driver
@@ -106,17 +125,22 @@ class Engine:
 
     async def _run(self, driver: Driver) -> None:
         arn = driver.execution.arn
+        failed = False
         try:
             await driver.run()
         except asyncio.CancelledError:
             raise
         except Exception:
-            # The execution keeps its lease; the next claim after expiry retries it.
-            log.exception("driver for %s failed", arn)
+            log.exception("driver for %s failed; resuming it from the store", arn)
+            failed = True
         finally:
             if self.drivers.get(arn) is driver:
                 self.drivers.pop(arn, None)
                 self.tasks.pop(arn, None)
+        if failed:
+            # Everything the driver decided is in the store; the lease loop finds the execution
+            # without a driver and starts a new one from there.
+            log.info("%s will resume at the next lease round", arn)
 
     def notify(self, arn: str) -> None:
         driver = self.drivers.get(arn)
@@ -130,7 +154,11 @@ class Engine:
         return len(self.drivers)
 
 
-def _load(tx: Tx, arn: str) -> tuple[ExecutionRecord | None, dict[str, StepRecord]]:
+def _take(
+    tx: Tx, arn: str, owner: str, lease_until: float
+) -> tuple[ExecutionRecord | None, dict[str, StepRecord]]:
+    if not tx.exec("execution_take", arn=arn, owner=owner, lease_until=lease_until):
+        return None, {}
     row = tx.one("execution_for_driver", arn=arn)
     if row is None:
         return None, {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from sagepipe.domain.conditions import evaluate_conditions
@@ -56,13 +55,15 @@ class StepStarter:
     # ------------------------------------------------------------------ choosing
     def _candidates(self, batch: Batch, now: float) -> list[StepSpec]:
         view = batch.view
-        if readiness.blocking_failures(self.driver.definition, view, self._retry):
-            return []
+        # A step waiting out a retry back-off is still running (Executing): it runs its next
+        # attempt even after another step failed for good, or the execution never ends.
         due = [
             self.driver.definition.steps[r.name]
             for r in view.values()
             if r.next_run_at is not None and r.next_run_at <= now and r.status == "Executing"
         ]
+        if readiness.blocking_failures(self.driver.definition, view, self._retry):
+            return due
         selected = self.driver.execution.selected
         fresh = [
             spec
@@ -180,7 +181,7 @@ class StepStarter:
             "arguments": arguments, "top": top,
         }  # fmt: skip
         if kind == "callback":
-            job["token"] = str(uuid.uuid4())
+            job["token"] = jobs.new_rand(10)  # the model's CallbackToken: 10 alphanumerics
             job["duration"], job["outcome"] = 0, None
         else:
             job.update(

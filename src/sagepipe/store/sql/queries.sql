@@ -281,6 +281,13 @@ UPDATE executions SET owner = :owner, lease_until = :lease_until, epoch = epoch 
 WHERE status IN ('Executing', 'Stopping') AND (owner IS NULL OR lease_until < :now)
 RETURNING arn
 
+-- name: execution_take
+UPDATE executions SET epoch = epoch + 1, lease_until = :lease_until
+WHERE arn = :arn AND owner = :owner AND status IN ('Executing', 'Stopping')
+
+-- name: executions_owned
+SELECT arn FROM executions WHERE owner = :owner AND status IN ('Executing', 'Stopping')
+
 -- name: executions_heartbeat
 UPDATE executions SET lease_until = :lease_until
 WHERE owner = :owner AND status IN ('Executing', 'Stopping')
