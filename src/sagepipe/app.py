@@ -22,7 +22,7 @@ from sagepipe.providers.pipelines import PipelinesProvider
 from sagepipe.providers.retry import RetryProvider
 from sagepipe.providers.steps import StepsProvider
 from sagepipe.providers.tags import TagsProvider
-from sagepipe.runners.faults import FaultRules
+from sagepipe.runners.faults import FaultRules, SharedFaultRules
 from sagepipe.runners.simulate import SimulateRunner
 from sagepipe.store.db import Database, SqliteDatabase, open_database
 from sagepipe.store.migrations import migrate
@@ -35,8 +35,13 @@ class Service:
     engine: Engine
     app: AwsJsonApp
     lock: IO[str] | None
+    faults: SharedFaultRules
 
     async def start(self) -> None:
+        if self.config.faults:
+            await self.faults.replace(FaultRules.from_file(self.config.faults).rules)
+        else:
+            await self.faults.refresh()
         await self.engine.start(sole_owner=isinstance(self.db, SqliteDatabase))
 
     async def stop(self) -> None:
@@ -72,7 +77,7 @@ def build(config: Config) -> Service:
     if isinstance(db, SqliteDatabase) and db.path != ":memory:":
         lock = _lock_sqlite(db.path)
     migrate(db)
-    faults = FaultRules.from_file(config.faults) if config.faults else FaultRules()
+    faults = SharedFaultRules(db)
     engine = Engine(
         db, SimulateRunner(faults), CallbackNotifier(config.sqs_endpoint_url), config.lease_seconds
     )
@@ -92,7 +97,7 @@ def build(config: Config) -> Service:
         accounts=config.accounts,
         max_body_bytes=config.max_body_bytes,
     )
-    return Service(config, db, engine, app, lock)
+    return Service(config, db, engine, app, lock, faults)
 
 
 def data_dir_ready(config: Config) -> None:

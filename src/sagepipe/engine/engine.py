@@ -62,6 +62,12 @@ class Engine:
         for task in list(self.tasks.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # A clean shutdown hands its executions over at once instead of making the next
+        # server wait for the leases to expire.
+        try:
+            await self.db.run(lambda tx: tx.exec("executions_release", owner=self.owner))
+        except Exception:
+            log.exception("could not release the leases; they expire on their own")
 
     @property
     def lease_until(self) -> float:
@@ -89,6 +95,7 @@ class Engine:
                     await self.drive(arn)
                 for arn in await self._owned_without_driver():
                     await self.drive(arn)
+                await self.runner.faults.refresh()
             except Exception:
                 log.exception("lease upkeep failed; trying again")
 

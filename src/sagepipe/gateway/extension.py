@@ -12,7 +12,7 @@ from sagepipe.errors import ResourceNotFound, SerializationError, UnknownOperati
 from sagepipe.gateway.asgi import Request, Response
 from sagepipe.providers.history import HistoryProvider
 from sagepipe.providers.retry import RetryProvider
-from sagepipe.runners.faults import FaultRules, parse_rules
+from sagepipe.runners.faults import SharedFaultRules, parse_rules
 
 _EXECUTION_ROUTE = re.compile(
     r"/_sagepipe/executions/(?P<id>[a-z0-9]{1,64})/(?P<what>attempts|retry-plan)"
@@ -21,7 +21,11 @@ _EXECUTION_ROUTE = re.compile(
 
 class ExtensionApi:
     def __init__(
-        self, faults: FaultRules, history: HistoryProvider, retry: RetryProvider, engine: Engine
+        self,
+        faults: SharedFaultRules,
+        history: HistoryProvider,
+        retry: RetryProvider,
+        engine: Engine,
     ) -> None:
         self.engine = engine
         self.faults = faults
@@ -41,7 +45,7 @@ class ExtensionApi:
                 },
             )
         if path == "/_sagepipe/faults":
-            return self._faults(request)
+            return await self._faults(request)
         match = _EXECUTION_ROUTE.fullmatch(path)
         if match and method == "GET":
             found: dict[str, Any] | None
@@ -60,17 +64,18 @@ class ExtensionApi:
             "/_sagepipe/executions/<id>/attempts, GET /_sagepipe/executions/<id>/retry-plan."
         )
 
-    def _faults(self, request: Request) -> Response:
+    async def _faults(self, request: Request) -> Response:
         if request.method == "GET":
+            await self.faults.refresh()
             return Response(200, self.faults.to_document())
         if request.method == "DELETE":
-            self.faults.rules = []
+            await self.faults.replace([])
             return Response(200, self.faults.to_document())
         if request.method == "PUT":
             try:
                 document = json.loads(request.body or b"null")
             except (ValueError, RecursionError):
                 raise SerializationError("The fault rules are not valid JSON.") from None
-            self.faults.rules = parse_rules(document)
+            await self.faults.replace(parse_rules(document))
             return Response(200, self.faults.to_document())
         raise UnknownOperation(f"{request.method} is not allowed on /_sagepipe/faults.")

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sagepipe.errors import ValidationError
+from sagepipe.store.db import Database
 
 _FIELDS = {
     "pipeline": str, "step": str, "fail_attempts": int, "failure_reason": str,
@@ -86,3 +87,25 @@ class FaultRules:
             return cls(parse_rules(document))
         except ValidationError as exc:
             raise SystemExit(f"sagepipe: bad fault rules in {path}: {exc.message}") from None
+
+
+class SharedFaultRules(FaultRules):
+    """Fault rules kept in the database, so every server sharing it applies the same ones.
+    Each server keeps a copy in memory and refreshes it when the stored version changes."""
+
+    def __init__(self, db: Database, rules: list[FaultRule] | None = None) -> None:
+        super().__init__(rules)
+        self.db = db
+        self.version = 0
+
+    async def replace(self, rules: list[FaultRule]) -> None:
+        document = json.dumps(FaultRules(rules).to_document())
+        await self.db.run(lambda tx: tx.exec("fault_rules_put", document=document))
+        self.rules = rules
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        row = await self.db.run(lambda tx: tx.one("fault_rules_get"), readonly=True)
+        if row is not None and row["version"] != self.version:
+            self.rules = parse_rules(json.loads(row["document"]))
+            self.version = row["version"]

@@ -8,7 +8,7 @@ import asyncio
 import time
 from typing import Any
 
-from sagepipe.runners.faults import FaultRules
+from sagepipe.runners.faults import SharedFaultRules
 
 DEFAULT_EXCEPTION = None  # an unlabelled failure matches no RetryPolicy
 
@@ -16,7 +16,7 @@ DEFAULT_EXCEPTION = None  # an unlabelled failure matches no RetryPolicy
 class SimulateRunner:
     name = "simulate"
 
-    def __init__(self, faults: FaultRules, default_duration: float = 0.0) -> None:
+    def __init__(self, faults: SharedFaultRules, default_duration: float = 0.0) -> None:
         self.faults = faults
         self.default_duration = default_duration
 

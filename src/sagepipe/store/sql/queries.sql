@@ -288,6 +288,10 @@ WHERE arn = :arn AND owner = :owner AND status IN ('Executing', 'Stopping')
 -- name: executions_owned
 SELECT arn FROM executions WHERE owner = :owner AND status IN ('Executing', 'Stopping')
 
+-- name: executions_release
+UPDATE executions SET owner = NULL, lease_until = NULL
+WHERE owner = :owner AND status IN ('Executing', 'Stopping')
+
 -- name: executions_heartbeat
 UPDATE executions SET lease_until = :lease_until
 WHERE owner = :owner AND status IN ('Executing', 'Stopping')
@@ -347,3 +351,10 @@ WHERE execution_arn = :execution_arn ORDER BY retry_no
 
 -- name: attempts_for_execution
 SELECT * FROM attempts WHERE execution_arn = :execution_arn ORDER BY started, name, attempt
+
+-- name: fault_rules_get
+SELECT document, version FROM fault_rules WHERE id = 1
+
+-- name: fault_rules_put
+INSERT INTO fault_rules (id, document, version) VALUES (1, :document, 1)
+ON CONFLICT (id) DO UPDATE SET document = excluded.document, version = fault_rules.version + 1
