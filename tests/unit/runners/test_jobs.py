@@ -156,7 +156,9 @@ def test_resources_named_by_their_arguments():
 
 
 def test_versioned_model_package():
-    name, arn = _resource("RegisterModel", {"ModelPackageGroupName": "Grp"}, model_package_version=7)
+    name, arn = _resource(
+        "RegisterModel", {"ModelPackageGroupName": "Grp"}, model_package_version=7
+    )
     assert name == "Grp"
     assert arn == "arn:aws:sagemaker:us-west-2:111122223333:model-package/grp/7"
     name, arn = _resource("RegisterModel", {})
@@ -169,7 +171,9 @@ def test_resources_without_sagemaker_arn():
     query_id, arn = _resource("Athena", {})
     assert arn is None and re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", query_id)
     run_id, arn = _resource("EMRServerless", {"ApplicationId": "00abc"})
-    assert arn == f"arn:aws:emr-serverless:us-west-2:111122223333:/applications/00abc/jobruns/{run_id}"
+    assert (
+        arn == f"arn:aws:emr-serverless:us-west-2:111122223333:/applications/00abc/jobruns/{run_id}"
+    )
     for step_type in ("Lambda", "Callback", "Lineage"):
         assert _resource(step_type, {})[1] is None
 

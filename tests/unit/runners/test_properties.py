@@ -336,7 +336,9 @@ def shape_errors(shape, value, path="$"):
     if kind == "structure":
         if not isinstance(value, dict):
             return [f"{path}: expected structure, got {type(value).__name__}"]
-        errors = [f"{path}.{k}: not a member of {shape.name}" for k in value if k not in shape.members]
+        errors = [
+            f"{path}.{k}: not a member of {shape.name}" for k in value if k not in shape.members
+        ]
         for key, item in value.items():
             if key in shape.members:
                 errors += shape_errors(shape.members[key], item, f"{path}.{key}")
@@ -344,7 +346,9 @@ def shape_errors(shape, value, path="$"):
     if kind == "list":
         if not isinstance(value, list):
             return [f"{path}: expected list"]
-        return [e for i, v in enumerate(value) for e in shape_errors(shape.member, v, f"{path}[{i}]")]
+        return [
+            e for i, v in enumerate(value) for e in shape_errors(shape.member, v, f"{path}[{i}]")
+        ]
     if kind == "map":
         if not isinstance(value, dict):
             return [f"{path}: expected map"]
@@ -392,8 +396,10 @@ def props_for(step_type, **kw):
     if step_type == "Lambda":
         arn = LAMBDA_ARN
     kw.setdefault("step", CHECK_STEPS.get(step_type, CALLBACK_STEP))
-    return name, arn, simulated_properties(
-        step_type, arguments, name, arn, started=STARTED, ended=ENDED, **kw
+    return (
+        name,
+        arn,
+        simulated_properties(step_type, arguments, name, arn, started=STARTED, ended=ENDED, **kw),
     )
 
 
@@ -462,7 +468,9 @@ def test_processing():
 
 def test_training():
     name, _, props = props_for("Training")
-    assert props["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://b/models/{name}/output/model.tar.gz"
+    assert (
+        props["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://b/models/{name}/output/model.tar.gz"
+    )
     metrics = {m["MetricName"]: m["Value"] for m in props["FinalMetricDataList"]}
     assert metrics == {n: simulated_metric(n) for n in ("validation:auc", "train:loss")}
     assert 0 <= metrics["validation:auc"] < 1
@@ -551,7 +559,9 @@ def test_lambda_and_callback_outputs():
     )
     assert props == {"OutputParameters": [{"Name": "x", "Value": 3}, {"Name": "ok", "Value": True}]}
     _, _, props = props_for("Callback")
-    assert props == {"OutputParameters": [{"Name": "s", "Value": ""}, {"Name": "ok", "Value": False}]}
+    assert props == {
+        "OutputParameters": [{"Name": "s", "Value": ""}, {"Name": "ok", "Value": False}]
+    }
 
 
 def test_default_outputs():
@@ -580,7 +590,9 @@ def _walk(doc, path):
     list item whose *Name member equals name."""
     for token in path:
         if isinstance(doc, list) and isinstance(token, str):
-            doc = next(i for i in doc if any(k.endswith("Name") and v == token for k, v in i.items()))
+            doc = next(
+                i for i in doc if any(k.endswith("Name") and v == token for k, v in i.items())
+            )
         else:
             doc = doc[token]
     return doc
@@ -616,3 +628,11 @@ def _walk(doc, path):
 def test_sdk_property_references_resolve(step_type, path):
     _, _, props = props_for(step_type)
     assert _walk(props, path) is not None
+
+
+def test_validator_catches_mistakes():
+    shape = _shape("DescribeTrainingJobResponse")
+    assert shape_errors(shape, {"ModelArtifacts": {"S3Uri": "s3://x"}})
+    assert shape_errors(shape, {"TrainingJobStatus": "Done"})
+    assert shape_errors(shape, {"CreationTime": "2024-01-01"})
+    assert shape_errors(shape, {"FinalMetricDataList": [{"MetricName": "m", "Value": "1"}]})
