@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -18,10 +21,19 @@ def _describe_db(config: Config) -> str:
     return "SQLite " + config.database_url
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after serving, which would skip our shutdown: we handle the
+    signals ourselves instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(config: Config) -> int:
     data_dir_ready(config)
     service = build(config)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             service.app, host=config.host, port=config.port, lifespan="off",
             log_level="warning", access_log=False, http="httptools",
@@ -29,7 +41,10 @@ async def serve(config: Config) -> int:
         )
     )  # fmt: skip
     await service.start()
-    task = asyncio.get_running_loop().create_task(server.serve())
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, setattr, server, "should_exit", True)
+    task = loop.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
     if task.done():

@@ -30,8 +30,8 @@ def encode_token(fingerprint: str, position: Any) -> str:
 
 
 def decode_token(token: str | None, fingerprint: str) -> Any:
-    """The position stored in `token`, or None for the first page."""
-    if token is None:
+    """The position stored in `token`, or None for the first page (no token, or "")."""
+    if not token:
         return None
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))

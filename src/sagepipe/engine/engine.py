@@ -62,6 +62,9 @@ class Engine:
         for task in list(self.tasks.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # Hand our executions over at once instead of making a successor wait for expiry.
+        with contextlib.suppress(Exception):
+            await self.db.run(lambda tx: tx.exec("executions_release", owner=self.owner))
         # A clean shutdown hands its executions over at once instead of making the next
         # server wait for the leases to expire.
         try:

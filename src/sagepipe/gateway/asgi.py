@@ -3,8 +3,11 @@ list of steps in `AwsJsonApp.handle`; everything it calls is small and testable 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,8 +20,10 @@ from sagepipe.errors import (
     UnknownOperation,
     ValidationError,
 )
-from sagepipe.gateway.operations import IN_SCOPE, Handler, arguments
+from sagepipe.gateway.operations import IN_SCOPE, Handler, arguments, snake_case
 from sagepipe.gateway.sigv4 import identify
+from sagepipe.protocol.model import operation as operation_model
+from sagepipe.protocol.normalize import normalize_input
 from sagepipe.protocol.serialize import serialize_output
 from sagepipe.protocol.validate import validate_input
 from sagepipe.providers.context import RequestContext
@@ -61,14 +66,62 @@ def decode_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}  # botocore sends "{}" but some clients send nothing for empty input
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
-        raise SerializationError("The request body is not valid JSON.") from None
+        # Strict UTF-8 (RFC 8259 §8.1): json.loads(bytes) would also take UTF-16/32 and
+        # UTF-8-encoded surrogates, which no store can keep.
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SerializationError(
+            f"The request body is not valid UTF-8 (invalid byte at offset {exc.start}). "
+            "Send the JSON body encoded as UTF-8."
+        ) from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        # The parser recursed past Python's limit: far deeper than we accept anyway.
+        raise ValidationError(_TOO_DEEP) from None
+    except ValueError as exc:
+        raise SerializationError(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(value, dict):
         raise SerializationError("The request body must be a JSON object.")
     if _depth(value) > MAX_JSON_DEPTH:
-        raise ValidationError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+        raise ValidationError(_TOO_DEEP)
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(value):
+        raise SerializationError(
+            "The request body contains an unpaired UTF-16 surrogate escape (such as \\ud800) "
+            "in a string: JSON strings must be valid Unicode text."
+        )
     return value
+
+
+_TOO_DEEP = (
+    f"The request body nests deeper than {MAX_JSON_DEPTH} levels. No SageMaker request needs "
+    "that: send a flatter body."
+)
+# \uD800-\uDFFF escapes: a lone surrogate can only come from one of these, because strict
+# UTF-8 decoding has already refused encoded surrogates.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    # A well-formed pair of escapes decodes to one astral character, so any surrogate left
+    # in a decoded string is unpaired. Iterative, like _depth.
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _depth(value: Any) -> int:
@@ -86,6 +139,43 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _required_members(operation: str, handler: Handler) -> dict[str, str]:
+    """Wire members the provider cannot do without ({wire name: lowerCamel path}), for
+    members the model leaves optional: sending none of them must be a validation error,
+    never a TypeError (a 500) in the provider call."""
+    op = operation_model(operation)
+    shape = op.input_shape if op is not None else None
+    members = list(shape.members) if shape is not None else []  # type: ignore[attr-defined]
+    by_argument = {snake_case(m): m for m in members}
+    try:
+        parameters = inspect.signature(handler).parameters
+    except (TypeError, ValueError):  # not introspectable: nothing to check
+        return {}
+    needed = {}
+    for name, param in parameters.items():
+        if name == "ctx" or param.default is not param.empty:
+            continue
+        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        wire = by_argument.get(name)
+        if wire is not None:
+            needed[wire] = wire[:1].lower() + wire[1:]
+    return needed
+
+
+def _check_required(needed: dict[str, str], body: dict[str, Any]) -> None:
+    missing = [path for wire, path in needed.items() if body.get(wire) is None]
+    if missing:
+        n = len(missing)
+        raise ValidationError(
+            f"{n} validation error{'s' if n > 1 else ''} detected: "
+            + "; ".join(
+                f"Value null at '{path}' failed to satisfy constraint: Member must not be null"
+                for path in missing
+            )
+        )
+
+
 ExtensionHandler = Callable[[Request], Awaitable[Response]]
 
 
@@ -98,6 +188,7 @@ class AwsJsonApp:
         max_body_bytes: int,
     ) -> None:
         self.operations = operations
+        self.required = {name: _required_members(name, h) for name, h in operations.items()}
         self.extension = extension
         self.accounts = accounts
         self.max_body_bytes = max_body_bytes
@@ -130,19 +221,24 @@ class AwsJsonApp:
                 f"{request.method} {request.path} is not a SageMaker API route: send POST / "
                 "with an X-Amz-Target header (or use /_sagepipe/health)."
             )
-        operation = self._operation(request.headers.get("x-amz-target"))
+        # Blanks around a header value are not part of it (RFC 9110 §5.5).
+        operation = self._operation((request.headers.get("x-amz-target") or "").strip())
         caller = identify(request.headers.get("authorization"), self.accounts)
         body = decode_body(request.body)
         validate_input(operation, body)
+        _check_required(self.required[operation], body)
         ctx = RequestContext(
             account=caller.account,
             region=caller.region,
             access_key=caller.access_key,
             request_id=request_id,
-            now=time.time(),
+            # Whole milliseconds: the precision the wire carries, so that a stored time and
+            # the time a client reads back (and filters with) are the same number.
+            now=math.floor(time.time() * 1000) / 1000,
             request=body,
         )
-        result = await self.operations[operation](ctx, **arguments(body))
+        args = arguments(normalize_input(operation, body))
+        result = await self.operations[operation](ctx, **args)
         return Response(200, serialize_output(operation, result), {"x-amzn-RequestId": request_id})
 
     def _operation(self, target: str | None) -> str:

@@ -8,6 +8,7 @@ seconds, as awsJson1.1 does. One serializer closure is built per shape name and 
 from __future__ import annotations
 
 import base64
+import math
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,11 @@ def _timestamp(v: Any) -> Any:
             v = v.replace(tzinfo=UTC)  # naive datetimes are taken to be UTC
         # Integer milliseconds first: exact, and truncated rather than rounded up.
         return ((v - _EPOCH) // _MS) / 1000
-    return v  # already epoch seconds
+    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+        # Epoch seconds, cut to whole milliseconds (the wire's precision). The inner round
+        # keeps a value that already is whole milliseconds (1.037 * 1000 = 1036.9999...).
+        return math.floor(round(v * 1000, 3)) / 1000
+    return v
 
 
 def _blob(v: Any) -> Any:

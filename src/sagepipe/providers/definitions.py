@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from sagepipe.domain.definition import Definition, parse_definition
@@ -12,6 +13,8 @@ from sagepipe.errors import ValidationError
 class DefinitionSource:
     def __init__(self, s3_endpoint_url: str | None) -> None:
         self.s3_endpoint_url = s3_endpoint_url
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     async def load(
         self, ctx_region: str, inline: str | None, s3_location: dict[str, Any] | None
@@ -34,13 +37,27 @@ class DefinitionSource:
             )
         return await asyncio.to_thread(self._read_s3_sync, region, location)
 
+    def _client(self, region: str) -> Any:
+        # One client per region, made once: creating one loads S3's whole service model.
+        # botocore clients are safe to share between threads. The region is the caller's
+        # choice, so the cache is bounded.
+        with self._lock:
+            client = self._clients.get(region)
+            if client is None:
+                if len(self._clients) >= 16:
+                    self._clients.pop(next(iter(self._clients)))
+                import botocore.session
+
+                client = botocore.session.get_session().create_client(
+                    "s3", region_name=region, endpoint_url=self.s3_endpoint_url
+                )
+                self._clients[region] = client
+            return client
+
     def _read_s3_sync(self, region: str, location: dict[str, Any]) -> str:
-        import botocore.session
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client = botocore.session.get_session().create_client(
-            "s3", region_name=region, endpoint_url=self.s3_endpoint_url
-        )
+        client = self._client(region)
         args = {"Bucket": location["Bucket"], "Key": location["ObjectKey"]}
         if location.get("VersionId"):
             args["VersionId"] = location["VersionId"]

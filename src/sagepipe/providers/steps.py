@@ -7,6 +7,7 @@ from typing import Any
 
 from sagepipe.domain.definition import parse_definition
 from sagepipe.domain.pagination import decode_token, encode_token, page_size, query_fingerprint
+from sagepipe.errors import ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.executions import find_execution
 from sagepipe.store.db import Database, Tx
@@ -39,11 +40,16 @@ class StepsProvider:
     async def list_pipeline_execution_steps(
         self,
         ctx: RequestContext,
-        pipeline_execution_arn: str,
+        pipeline_execution_arn: str | None = None,
         next_token: str | None = None,
         max_results: int | None = None,
         sort_order: str | None = None,
     ) -> dict[str, Any]:
+        if pipeline_execution_arn is None:
+            raise ValidationError(
+                "1 validation error detected: Value null at 'pipelineExecutionArn' failed to "
+                "satisfy constraint: Member must not be null"
+            )
         descending = (sort_order or "Descending") == "Descending"
         fp = query_fingerprint(
             "ListPipelineExecutionSteps", ctx.scope, {"a": pipeline_execution_arn, "o": sort_order}

@@ -74,6 +74,20 @@ WHERE account = :account AND region = :region
 ORDER BY CASE WHEN :descending = 1 THEN name END DESC, CASE WHEN :descending = 0 THEN name END ASC
 LIMIT :limit
 
+-- name: pipeline_list_by_name@postgres
+-- Code point order (COLLATE "C"), as on SQLite: a database with a linguistic default
+-- collation would otherwise sort (and page) names differently.
+SELECT arn, name, display_name, description, role_arn, created, modified, last_run, seq
+FROM pipelines
+WHERE account = :account AND region = :region
+  AND (:prefix IS NULL OR substr(name, 1, :prefix_len) = :prefix)
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:cursor_name IS NULL OR (CASE WHEN :descending = 1
+       THEN name COLLATE "C" < :cursor_name ELSE name COLLATE "C" > :cursor_name END))
+ORDER BY CASE WHEN :descending = 1 THEN name END COLLATE "C" DESC,
+  CASE WHEN :descending = 0 THEN name END COLLATE "C" ASC
+LIMIT :limit
+
 ------------------------------------------------------------------ pipeline versions
 -- name: version_insert
 INSERT INTO pipeline_versions (pipeline_arn, version_id, definition, display_name, description,
@@ -133,18 +147,33 @@ SELECT COUNT(*) AS n FROM executions
 WHERE pipeline_arn = :pipeline_arn AND status IN ('Executing', 'Stopping')
 
 -- name: execution_insert
+-- The definition snapshot is the version's (versions never change): kept out of this row, so
+-- updating an execution (a retry, a status change) never rewrites a large definition.
+-- Every query that returns an execution's `definition` reads it from pipeline_versions.
 INSERT INTO executions (arn, account, region, pipeline_arn, exec_id, version_id, status,
   display_name, description, definition, parameters, parallelism, selective, created, modified,
   created_by, modified_by, owner, lease_until, epoch)
 VALUES (:arn, :account, :region, :pipeline_arn, :exec_id, :version_id, 'Executing',
-  :display_name, :description, :definition, :parameters, :parallelism, :selective, :now, :now,
+  :display_name, :description, '', :parameters, :parallelism, :selective, :now, :now,
   :user, :user, :owner, :lease_until, 1)
 
 -- name: execution_get
-SELECT * FROM executions WHERE arn = :arn
+SELECT e.seq, e.arn, e.account, e.region, e.pipeline_arn, e.exec_id, e.version_id, e.status,
+  e.display_name, e.description, v.definition, e.parameters, e.parallelism, e.failure_reason,
+  e.fail_step, e.selective, e.retry_count, e.created, e.modified, e.created_by, e.modified_by,
+  e.owner, e.lease_until, e.epoch
+FROM executions e JOIN pipeline_versions v
+  ON v.pipeline_arn = e.pipeline_arn AND v.version_id = e.version_id
+WHERE e.arn = :arn
 
 -- name: execution_get_by_id
-SELECT * FROM executions WHERE exec_id = :exec_id
+SELECT e.seq, e.arn, e.account, e.region, e.pipeline_arn, e.exec_id, e.version_id, e.status,
+  e.display_name, e.description, v.definition, e.parameters, e.parallelism, e.failure_reason,
+  e.fail_step, e.selective, e.retry_count, e.created, e.modified, e.created_by, e.modified_by,
+  e.owner, e.lease_until, e.epoch
+FROM executions e JOIN pipeline_versions v
+  ON v.pipeline_arn = e.pipeline_arn AND v.version_id = e.version_id
+WHERE e.exec_id = :exec_id
 
 -- name: execution_summary
 SELECT arn, pipeline_arn, exec_id, version_id, status, display_name, description, parallelism,
@@ -199,8 +228,13 @@ VALUES (:execution_arn, :step_name, :attempt, :from_status, :to_status, :now)
 SELECT status, parallelism, retry_count, epoch FROM executions WHERE arn = :arn
 
 -- name: execution_for_driver
-SELECT e.*, p.parallelism AS pipeline_parallelism
-FROM executions e JOIN pipelines p ON p.arn = e.pipeline_arn
+SELECT e.seq, e.arn, e.account, e.region, e.pipeline_arn, e.exec_id, e.version_id, e.status,
+  e.display_name, e.description, v.definition, e.parameters, e.parallelism, e.failure_reason,
+  e.fail_step, e.selective, e.retry_count, e.created, e.modified, e.created_by, e.modified_by,
+  e.owner, e.lease_until, e.epoch, p.parallelism AS pipeline_parallelism
+FROM executions e JOIN pipeline_versions v
+  ON v.pipeline_arn = e.pipeline_arn AND v.version_id = e.version_id
+JOIN pipelines p ON p.arn = e.pipeline_arn
 WHERE e.arn = :arn
 
 -- name: steps_for_execution
@@ -292,6 +326,10 @@ SELECT arn FROM executions WHERE owner = :owner AND status IN ('Executing', 'Sto
 UPDATE executions SET owner = NULL, lease_until = NULL
 WHERE owner = :owner AND status IN ('Executing', 'Stopping')
 
+-- name: executions_release
+UPDATE executions SET owner = NULL, lease_until = NULL
+WHERE owner = :owner AND status IN ('Executing', 'Stopping')
+
 -- name: executions_heartbeat
 UPDATE executions SET lease_until = :lease_until
 WHERE owner = :owner AND status IN ('Executing', 'Stopping')
@@ -337,9 +375,12 @@ FROM steps WHERE execution_arn = :source_arn AND status = 'Succeeded'
   AND name = :name
 
 -- name: execution_lock
-SELECT * FROM executions WHERE arn = :arn
+-- RetryPipelineExecution's read: only what its checks need, never the definition.
+SELECT arn, account, region, status, fail_step, parallelism, retry_count, created
+FROM executions WHERE arn = :arn
 -- name: execution_lock@postgres
-SELECT * FROM executions WHERE arn = :arn FOR UPDATE
+SELECT arn, account, region, status, fail_step, parallelism, retry_count, created
+FROM executions WHERE arn = :arn FOR UPDATE
 
 -- name: manual_retry_insert
 INSERT INTO manual_retries (execution_arn, retry_no, token, parallelism, created)
