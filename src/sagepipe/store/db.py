@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from sagepipe.store.group_commit import GroupCommitWriter
 from sagepipe.store.queries import Queries
 
 T = TypeVar("T")
@@ -66,22 +67,24 @@ class SqliteDatabase(Database):
         self.path = path
         self.queries = Queries("sqlite")
         self._local = threading.local()
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._writer = GroupCommitWriter(self.connect, self.queries, Tx)
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before we acknowledge the request it belongs to.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit is on disk before we acknowledge the request it belongs to.
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA foreign_keys=OFF")
-            self._local.conn = conn
+            conn = self._local.conn = self.connect()
         return conn
 
     def _transaction(self, fn: Callable[[Tx], T], begin: str) -> T:
@@ -97,16 +100,18 @@ class SqliteDatabase(Database):
         return result
 
     async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False) -> T:
-        loop = asyncio.get_running_loop()
         if readonly:
+            loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._readers, self._transaction, fn, "BEGIN")
-        return await loop.run_in_executor(self._writer, self._transaction, fn, "BEGIN IMMEDIATE")
+        result: T = await asyncio.wrap_future(self._writer.submit(fn))
+        return result
 
     def run_sync(self, fn: Callable[[Tx], T]) -> T:
-        return self._writer.submit(self._transaction, fn, "BEGIN IMMEDIATE").result()
+        result: T = self._writer.submit(fn).result()
+        return result
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._writer.close()
         self._readers.shutdown(wait=True)
 
 

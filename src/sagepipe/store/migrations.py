@@ -3,6 +3,8 @@ version; the applied versions are recorded in `schema_migrations`."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from importlib import resources
 
 from sagepipe.store.db import Database, PostgresDatabase, SqliteDatabase
@@ -32,13 +34,17 @@ def render(text: str, dialect: str) -> list[str]:
 def migrate(db: Database) -> list[int]:
     """Apply pending migrations; returns the versions applied now."""
     if isinstance(db, SqliteDatabase):
-        return db._writer.submit(_migrate_sqlite, db).result()
+        return _migrate_sqlite(db)
     assert isinstance(db, PostgresDatabase)
     return _migrate_postgres(db)
 
 
 def _migrate_sqlite(db: SqliteDatabase) -> list[int]:
-    conn = db._connection()
+    with contextlib.closing(db.connect()) as conn:
+        return _migrate_sqlite_on(conn)
+
+
+def _migrate_sqlite_on(conn: sqlite3.Connection) -> list[int]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")

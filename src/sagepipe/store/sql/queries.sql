@@ -326,10 +326,6 @@ SELECT arn FROM executions WHERE owner = :owner AND status IN ('Executing', 'Sto
 UPDATE executions SET owner = NULL, lease_until = NULL
 WHERE owner = :owner AND status IN ('Executing', 'Stopping')
 
--- name: executions_release
-UPDATE executions SET owner = NULL, lease_until = NULL
-WHERE owner = :owner AND status IN ('Executing', 'Stopping')
-
 -- name: executions_heartbeat
 UPDATE executions SET lease_until = :lease_until
 WHERE owner = :owner AND status IN ('Executing', 'Stopping')
