@@ -7,7 +7,8 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from sagepipe import __version__
 from sagepipe.config import Config, default_data_dir
@@ -152,12 +153,21 @@ def _serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        return asyncio.run(serve(config))
+        return _run_loop(serve(config))
     except DataDirInUse as exc:
         print(f"sagepipe: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
+
+
+def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """uvloop where it is installed (it is a dependency on Linux and macOS): a faster loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 if __name__ == "__main__":
