@@ -75,10 +75,11 @@ class SqliteDatabase(Database):
     def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        # First: the pragmas below may themselves wait for a lock (migrations at start-up).
+        conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before we acknowledge the request it belongs to.
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")
         return conn
 
     def _connection(self) -> sqlite3.Connection:

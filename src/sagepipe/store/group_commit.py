@@ -45,7 +45,7 @@ class GroupCommitWriter:
         self._thread.join()
 
     def _loop(self) -> None:
-        conn = self._connect()
+        conn: sqlite3.Connection | None = None
         closing = False
         while not closing:
             item = self._queue.get()
@@ -61,8 +61,16 @@ class GroupCommitWriter:
                     closing = True
                     break
                 batch.append(more)
+            try:
+                conn = conn or self._connect()
+            except Exception as error:  # e.g. the disk is gone: fail this batch, try again later
+                for _, future in batch:
+                    if future.set_running_or_notify_cancel():
+                        future.set_exception(error)
+                continue
             self._commit(conn, batch)
-        conn.close()
+        if conn is not None:
+            conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Work]) -> None:
         cursor = conn.cursor()
