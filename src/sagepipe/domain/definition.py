@@ -38,6 +38,7 @@ TRIGGERS = ("Succeeded", "Failed", "Completed")
 MAX_RETRY_ATTEMPTS = 20
 DEFAULT_RETRY_ATTEMPTS = 5
 MAX_EXPIRE_AFTER_MIN = 14400
+MAX_NESTING = 100  # SDK definitions nest a few dozen levels; the engine recurses per level
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class Definition:
             for up in spec.upstream:
                 out[up].append(spec.name)
         return out
+
+    @property
+    def dependents(self) -> dict[str, list[str]]:
+        """The steps that wait directly for each step."""
+        return self._dependents
 
     def downstream(self, name: str) -> set[str]:
         """Every step that transitively waits for ``name``."""
@@ -136,6 +142,10 @@ def parse_definition(text: str) -> Definition:
         ) from None
     except ValueError as exc:
         raise _invalid(f"{exc}") from None
+    except RecursionError:
+        raise _invalid(f"it nests deeper than {MAX_NESTING} levels.") from None
+    if (problem := _unstorable(doc)) is not None:
+        raise _invalid(problem)
     if not isinstance(doc, dict):
         raise _invalid("the definition must be a JSON object.")
     version = doc.get("Version")
@@ -168,6 +178,29 @@ def parse_definition(text: str) -> Definition:
 
 def _invalid(problem: str) -> ValidationError:
     return ValidationError(f"Invalid pipeline definition: {problem}")
+
+
+def _unstorable(doc: object) -> str | None:
+    """What in the decoded document no store or engine walk can take: nesting deeper than
+    MAX_NESTING (the engine resolves values recursively), a lone UTF-16 surrogate (not
+    Unicode: no UTF-8 store accepts it) or U+0000 (PostgreSQL text refuses it). Iterative."""
+    stack: list[tuple[object, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"it nests deeper than {MAX_NESTING} levels."
+        if isinstance(node, str):
+            if _UNSTORABLE.search(node):
+                return f"the string {json.dumps(node[:80])} holds a lone surrogate or U+0000."
+        elif isinstance(node, dict):
+            stack.extend((key, depth) for key in node)
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+    return None
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _reject_constant(name: str) -> object:

@@ -1,7 +1,9 @@
 """The writes of one driver tick, committed in one transaction, then applied in memory.
 
 Decisions read through `Batch.get`, so a tick sees its own pending changes; nothing touches
-the driver's records until the transaction has committed."""
+the driver's records until the transaction has committed. The batch also carries the tick's
+copy of the driver's indexes (which steps are active, waiting out a back-off, failed, or
+worth checking for a start), so no decision has to scan every step."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 from sagepipe.engine import states
 from sagepipe.engine.records import StepRecord
+from sagepipe.engine.states import ACTIVE_STEP
 
 
 class StepView(Mapping[str, StepRecord]):
@@ -19,6 +22,10 @@ class StepView(Mapping[str, StepRecord]):
 
     def __getitem__(self, name: str) -> StepRecord:
         return self._pending[name] if name in self._pending else self._base[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        record = self._pending.get(name)
+        return record if record is not None else self._base.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         yield from self._base
@@ -29,14 +36,39 @@ class StepView(Mapping[str, StepRecord]):
 
 
 @dataclasses.dataclass
+class Indexes:
+    """What the driver keeps up to date about its steps, so ticks cost what changed."""
+
+    active: set[str] = dataclasses.field(default_factory=set)  # Starting/Executing/Stopping
+    backoff: set[str] = dataclasses.field(default_factory=set)  # active, waiting to retry
+    failed: set[str] = dataclasses.field(default_factory=set)  # Failed in this run
+    frontier: set[str] = dataclasses.field(default_factory=set)  # may be able to start
+
+    def copy(self) -> Indexes:
+        return Indexes(set(self.active), set(self.backoff), set(self.failed), set(self.frontier))
+
+    def track(self, record: StepRecord, current_retry: int) -> None:
+        name = record.name
+        (self.active.add if record.status in ACTIVE_STEP else self.active.discard)(name)
+        waiting = record.status in ACTIVE_STEP and record.next_run_at is not None
+        (self.backoff.add if waiting else self.backoff.discard)(name)
+        failed = record.status == "Failed" and record.manual_retry == current_retry
+        (self.failed.add if failed else self.failed.discard)(name)
+
+
+@dataclasses.dataclass
 class Batch:
     steps: dict[str, StepRecord]
+    index: Indexes
+    current_retry: int
+    dependents: Mapping[str, list[str]]
     pending: dict[str, StepRecord] = dataclasses.field(default_factory=dict)
     events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     attempts_new: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     attempts_end: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     statements: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
     after_commit: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    ended_now: set[str] = dataclasses.field(default_factory=set)
     execution_status: tuple[str, str] | None = None  # (from, to)
 
     @property
@@ -52,10 +84,19 @@ class Batch:
             self.pending[name] = dataclasses.replace(self.steps[name])
         return self.pending[name]
 
+    def keep(self, record: StepRecord) -> None:
+        """Store a change of `record` that is not a status change (no event row)."""
+        self.pending[record.name] = record
+        self.index.track(record, self.current_retry)
+
     def put(self, record: StepRecord, from_status: str | None, now: float) -> None:
         """Record a status change of `record` (already edited) with its event row."""
         states.check_step(from_status, record.status)
-        self.pending[record.name] = record
+        self.keep(record)
+        if record.status in ("Succeeded", "Failed", "Stopped"):
+            # Its dependents may be able to start now.
+            self.index.frontier.update(self.dependents.get(record.name, ()))
+            self.ended_now.add(record.name)
         self.events.append(
             {
                 "step_name": record.name,
@@ -65,6 +106,10 @@ class Batch:
                 "now": now,
             }
         )
+
+    def running_count(self) -> int:
+        """Steps holding a parallelism slot; one waiting out a retry back-off does not."""
+        return len(self.index.active) - len(self.index.backoff)
 
     def set_execution_status(self, from_status: str, to_status: str) -> None:
         states.check_execution(from_status, to_status)

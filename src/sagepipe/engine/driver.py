@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sagepipe.domain.definition import Definition
 from sagepipe.engine import readiness
-from sagepipe.engine.batch import Batch
+from sagepipe.engine.batch import Batch, Indexes
 from sagepipe.engine.records import ExecutionRecord, StepRecord
 from sagepipe.engine.retry_policy import next_retry_delay
 from sagepipe.engine.starters import StepStarter
@@ -54,7 +54,21 @@ class Driver:
         self.finished_jobs: list[tuple[str, int]] = []
         self.jobs: dict[str, asyncio.Task[None]] = {}
         self.reload = True
+        self.decided_at = 0.0  # when the last tick decided what to start
+        self.handled = readiness.handled_failures(definition)
+        self.index = self._build_index()
         self.starter = StepStarter(engine, self)
+
+    def _build_index(self) -> Indexes:
+        index = Indexes()
+        retry = self.execution.retry_count
+        for record in self.steps.values():
+            index.track(record, retry)
+        index.frontier = {
+            name for name in self.definition.steps
+            if readiness.settled_status(self.steps.get(name), retry) is None
+        }  # fmt: skip
+        return index
 
     # ------------------------------------------------------------------ loop
     async def run(self) -> None:
@@ -74,7 +88,10 @@ class Driver:
 
     async def _sleep(self) -> None:
         timeout = POLL_SECONDS
-        waits = [r.next_run_at for r in self.steps.values() if r.next_run_at is not None]
+        # A retry that was already due at the last tick but did not start waits for a free
+        # parallelism slot (a wake), not for its time: waiting for that would spin.
+        backoff = (self.steps[name].next_run_at for name in self.index.backoff)
+        waits = [at for at in backoff if at is not None and at > self.decided_at]
         if waits:
             timeout = max(0.0, min(timeout, min(waits) - time.time()))
         try:
@@ -90,8 +107,13 @@ class Driver:
                 await self._reload_execution()
             if self.execution.status not in RUNNING_EXECUTION:
                 return True
-            batch = Batch(self.steps)
-            now = time.time()
+            batch = Batch(
+                self.steps,
+                self.index.copy(),
+                self.execution.retry_count,
+                self.definition.dependents,
+            )
+            now = self.decided_at = time.time()
             await self._apply_callback_answers(batch, now)
             self._apply_finished_jobs(batch, now)
             if self.execution.status == "Stopping":
@@ -135,16 +157,21 @@ class Driver:
                 continue
             if record.status not in ("Starting", "Executing", "Stopping"):
                 continue
-            job = record.job
-            if job["outcome"] == "Succeeded":
-                self._succeed(batch, name, now, self.starter.job_properties(name, job, now))
-            else:
-                self._fail(batch, name, now, job.get("failure_reason"), job.get("failure_type"))
+            self.finish_job(batch, name, now)
+
+    def finish_job(self, batch: Batch, name: str, now: float) -> None:
+        """End the step's running job with the outcome its plan holds."""
+        job = batch.get(name).job  # type: ignore[union-attr]
+        assert job is not None
+        if job["outcome"] == "Succeeded":
+            self._succeed(batch, name, now, self.starter.job_properties(name, job, now))
+        else:
+            self._fail(batch, name, now, job.get("failure_reason"), job.get("failure_type"))
 
     async def _apply_callback_answers(self, batch: Batch, now: float) -> None:
         waiting = [
-            r for r in self.steps.values()
-            if r.status in ("Executing", "Stopping") and (r.job or {}).get("kind") == "callback"
+            name for name in self.index.active
+            if (self.steps[name].job or {}).get("kind") == "callback"
         ]  # fmt: skip
         if not waiting:
             return
@@ -200,7 +227,7 @@ class Driver:
             # The step stays Executing while it waits to run its next attempt.
             record.next_run_at = now + delay
             record.failure_type = failure_type
-            batch.pending[name] = record
+            batch.keep(record)
             return
         record.status, record.ended = "Failed", now
         record.failure_reason, record.failure_type = reason, failure_type
@@ -210,18 +237,24 @@ class Driver:
     def _stopped(self, batch: Batch, name: str, now: float) -> None:
         record = batch.edit(name)
         previous = record.status
+        # A step waiting out a retry back-off has no attempt running: its last one stays Failed.
+        attempt_running = record.next_run_at is None
         if previous != "Stopping":
             record.status = "Stopping"
             batch.put(record, previous, now)
             previous = "Stopping"
         record.status, record.ended, record.next_run_at = "Stopped", now, None
         batch.put(record, previous, now)
-        batch.attempts_end.append(self._attempt_end(record, None, status="Stopped"))
+        if attempt_running:
+            batch.attempts_end.append(self._attempt_end(record, None, status="Stopped"))
 
     def _stop_steps(self, batch: Batch, now: float) -> None:
         """SPEC §4: jobs are stopped, a Callback waits for its answer, a Lambda finishes."""
-        for record in readiness.active(batch.view):
-            kind = (record.job or {}).get("kind")
+        for name in list(batch.index.active):
+            record = batch.get(name)
+            assert record is not None
+            # A step waiting out a retry back-off runs nothing: it is stopped whatever its type.
+            kind = (record.job or {}).get("kind") if record.next_run_at is None else None
             if record.status == "Stopping" or kind == "lambda":
                 continue
             if kind == "callback":
@@ -239,9 +272,9 @@ class Driver:
         return lambda: self.starter.notify_callback_stop(record)
 
     def _maybe_finish(self, batch: Batch) -> None:
-        view = batch.view
-        if readiness.active(view):
+        if batch.index.active:
             return
+        view = batch.view
         status = self.execution.status
         if status == "Stopping":
             batch.set_execution_status("Stopping", "Stopped")
@@ -317,6 +350,7 @@ class Driver:
 
         await self.engine.db.run(write)
         self.steps.update(batch.pending)
+        self.index = batch.index
         if batch.execution_status:
             self.execution.status = batch.execution_status[1]
         for action in batch.after_commit:

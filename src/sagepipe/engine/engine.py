@@ -65,12 +65,6 @@ class Engine:
         # Hand our executions over at once instead of making a successor wait for expiry.
         with contextlib.suppress(Exception):
             await self.db.run(lambda tx: tx.exec("executions_release", owner=self.owner))
-        # A clean shutdown hands its executions over at once instead of making the next
-        # server wait for the leases to expire.
-        try:
-            await self.db.run(lambda tx: tx.exec("executions_release", owner=self.owner))
-        except Exception:
-            log.exception("could not release the leases; they expire on their own")
 
     @property
     def lease_until(self) -> float:

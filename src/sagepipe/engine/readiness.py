@@ -96,18 +96,30 @@ def final_status(
 
 
 def retry_plan(
-    definition: Definition, steps: Mapping[str, StepRecord]
+    definition: Definition,
+    steps: Mapping[str, StepRecord],
+    selected: frozenset[str] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """(re-run, reuse) for a manual retry: succeeded steps are reused; failed, stopped and
-    never-started steps run again unless a Condition already decided against their branch."""
+    """(re-run, reuse) for a manual retry, in topological order.
+
+    Succeeded steps are reused. Failed, stopped and never-started steps run again, except
+    those that cannot run whatever happens: in a branch a Condition already decided against,
+    outside a selective execution's `selected` steps, waiting (run condition) for a reused
+    upstream to end in a way it has already not ended, or downstream of such a step. A step
+    whose Condition or run-condition upstream runs again is listed: it runs if they decide so."""
     rerun: list[str] = []
     reuse: list[str] = []
+    reused: set[str] = set()
     skipped: set[str] = set()
     for name in definition.topological_order():
         spec = definition.steps[name]
         record = steps.get(name)
         if record is not None and record.status == "Succeeded":
             reuse.append(name)
+            reused.add(name)
+            continue
+        if selected is not None and name not in selected:
+            skipped.add(name)
             continue
         if spec.branch is not None:
             condition = steps.get(spec.branch[0])
@@ -115,7 +127,15 @@ def retry_plan(
             if decided and condition.outcome != spec.branch[1]:  # type: ignore[union-attr]
                 skipped.add(name)
                 continue
-        if any(upstream in skipped for upstream in spec.upstream):
+        triggers = dict(spec.run_conditions)
+        if any(
+            upstream in skipped
+            or (
+                upstream in reused
+                and not _trigger_met("Succeeded", triggers.get(upstream, "Succeeded"))
+            )
+            for upstream in spec.upstream
+        ):
             skipped.add(name)
             continue
         rerun.append(name)

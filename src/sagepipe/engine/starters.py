@@ -43,6 +43,7 @@ class StepStarter:
         self.engine = engine
         self.driver = driver
         self.started_jobs: set[str] = set()
+        self._order = {name: i for i, name in enumerate(driver.definition.steps)}
 
     @property
     def _retry(self) -> int:
@@ -54,23 +55,30 @@ class StepStarter:
 
     # ------------------------------------------------------------------ choosing
     def _candidates(self, batch: Batch, now: float) -> list[StepSpec]:
-        view = batch.view
+        steps = self.driver.definition.steps
         # A step waiting out a retry back-off is still running (Executing): it runs its next
         # attempt even after another step failed for good, or the execution never ends.
-        due = [
-            self.driver.definition.steps[r.name]
-            for r in view.values()
-            if r.next_run_at is not None and r.next_run_at <= now and r.status == "Executing"
-        ]
-        if readiness.blocking_failures(self.driver.definition, view, self._retry):
+        due = []
+        for name in sorted(batch.index.backoff - batch.ended_now):
+            record = batch.get(name)
+            assert record is not None and record.next_run_at is not None
+            if record.next_run_at <= now and record.status == "Executing":
+                due.append(steps[name])
+        if batch.index.failed - self.driver.handled:
             return due
         selected = self.driver.execution.selected
-        fresh = [
-            spec
-            for spec in self.driver.definition.steps.values()
-            if (selected is None or spec.name in selected)
-            and readiness.may_start(spec, view, self._retry)
-        ]
+        view = batch.view
+        fresh = []
+        # The frontier holds every step that might start; one that cannot start now leaves it
+        # until one of its upstream steps ends (Batch.put puts it back).
+        for name in sorted(batch.index.frontier, key=self._order.__getitem__):
+            spec = steps[name]
+            if (selected is None or name in selected) and readiness.may_start(
+                spec, view, self._retry
+            ):
+                fresh.append(spec)
+            else:
+                batch.index.frontier.discard(name)
         return due + fresh
 
     def could_start_more(self, batch: Batch) -> bool:
@@ -81,7 +89,7 @@ class StepStarter:
         # steps ready: loop until nothing new can start.
         while True:
             limit = self._limit()
-            free = None if limit is None else limit - readiness.running_count(batch.view)
+            free = None if limit is None else limit - batch.running_count()
             candidates = self._candidates(batch, now)
             if free is not None:
                 candidates = candidates[: max(free, 0)]
@@ -108,9 +116,10 @@ class StepStarter:
             first_start=previous.first_start if same_run and previous else now,
             started=now,
         )
+        batch.index.frontier.discard(spec.name)
         if same_run:
             record.status = "Executing"  # an automatic retry: the step never left Executing
-            batch.pending[spec.name] = record
+            batch.keep(record)
             batch.events.append(
                 {"step_name": spec.name, "attempt": record.attempt_count,
                  "from_status": "Executing", "to_status": "Executing", "now": now}

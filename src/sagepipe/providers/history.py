@@ -9,6 +9,11 @@ from typing import Any
 from sagepipe.store.db import Database, Tx
 
 
+def _job(attempt: dict[str, Any]) -> dict[str, Any]:
+    job = json.loads(attempt["job"]) if attempt["job"] else None
+    return job if isinstance(job, dict) else {}
+
+
 class HistoryProvider:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -33,7 +38,9 @@ class HistoryProvider:
                         "end_time": a["ended"],
                         "failure_reason": a["failure_reason"],
                         "metadata": json.loads(a["metadata"]) if a["metadata"] else None,
-                        "job_name": (json.loads(a["job"]) or {}).get("name") if a["job"] else None,
+                        "job_name": _job(a).get("name"),
+                        # The Arguments as resolved for this attempt: what references fed it.
+                        "arguments": _job(a).get("arguments"),
                     }
                     for a in attempts
                 ],

@@ -6,6 +6,7 @@ engine. Which steps run again is decided by the driver from the step records."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +15,11 @@ from sagepipe.domain.definition import parse_definition
 from sagepipe.engine import readiness
 from sagepipe.engine.records import StepRecord
 from sagepipe.engine.states import RETRYABLE_EXECUTION
-from sagepipe.errors import ConflictError, ResourceLimitExceeded, ServiceError
+from sagepipe.errors import ConflictError, ResourceLimitExceeded, ResourceNotFound, ServiceError
 from sagepipe.providers import idempotency
 from sagepipe.providers.context import RequestContext
-from sagepipe.providers.executions import find_execution, running_quota
+from sagepipe.providers.executions import running_quota
+from sagepipe.providers.selective import selected_steps
 from sagepipe.store.db import Database, Tx
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ class RetryProvider:
         self.db = db
         self.engine = engine
         self.config = config
+        self._background: set[asyncio.Task[None]] = set()
 
     def check_retryable(self, tx: Tx, ctx: RequestContext, row: dict[str, Any]) -> None:
         """Checks 4 and 5 of SPEC §5, in that order."""
@@ -43,9 +46,10 @@ class RetryProvider:
             )
         if row["fail_step"]:
             raise ConflictError(
-                f"Pipeline execution '{row['arn']}' failed at Fail step '{row['fail_step']}' "
-                "and cannot be retried: a Fail step ends an execution on purpose. Start a new "
-                "execution instead."
+                f"Pipeline execution '{row['arn']}' is in status {status} because its Fail step "
+                f"'{row['fail_step']}' ended it, and cannot be retried: only executions in "
+                f"status {', '.join(RETRYABLE_EXECUTION)} that did not end at a Fail step can "
+                "be retried. Start a new execution instead."
             )
         window = self.config.retry_window
         if window is not None and ctx.now - row["created"] > window:
@@ -74,10 +78,12 @@ class RetryProvider:
 
         def transaction(tx: Tx) -> dict[str, Any]:
             # Lock the row first: concurrent retries of one execution then queue behind it.
-            row = tx.one(
-                "execution_lock", arn=find_execution(tx, ctx, pipeline_execution_arn)["arn"]
-            )
-            assert row is not None
+            # A narrow read (never the definition): the request path does O(1) work.
+            row = tx.one("execution_lock", arn=pipeline_execution_arn)
+            if row is None or (row["account"], row["region"]) != (ctx.account, ctx.region):
+                raise ResourceNotFound(
+                    f"Pipeline execution '{pipeline_execution_arn}' does not exist."
+                )
             previous = idempotency.recorded(tx, ctx, OPERATION, client_request_token, ctx.request)
             if previous is not None:
                 return previous
@@ -116,7 +122,12 @@ class RetryProvider:
             except idempotency.TokenRace:
                 continue
         if retried:
-            await self.engine.drive(retried[-1])
+            # Loading the execution's step records and definition is O(steps): the driver
+            # does it after the response, never in the request path (SPEC §5). The retry is
+            # durable already; if this process dies first, the lease hands it to another.
+            task = asyncio.get_running_loop().create_task(self.engine.drive(retried[-1]))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return result
 
     async def plan(self, execution_id: str) -> dict[str, Any] | None:
@@ -137,7 +148,10 @@ class RetryProvider:
                 r["name"]: StepRecord.from_row(r)
                 for r in tx.all("steps_for_execution", execution_arn=row["arn"])
             }
-            rerun, reuse = readiness.retry_plan(parse_definition(row["definition"]), steps)
+            selective = json.loads(row["selective"]) if row["selective"] else None
+            rerun, reuse = readiness.retry_plan(
+                parse_definition(row["definition"]), steps, selected_steps(selective)
+            )
             return {
                 "execution_arn": row["arn"],
                 "status": row["status"],
