@@ -15,7 +15,11 @@ def processing(name: str, depends_on: list[str] | None = None, **extra: Any) -> 
         "Type": "Processing",
         "Arguments": {
             "ProcessingResources": {
-                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": "ml.m5.xlarge",
+                    "VolumeSizeInGB": 30,
+                }
             },
             "AppSpecification": {"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/img:1"},
             "RoleArn": ROLE,
@@ -50,7 +54,9 @@ def create(sm: Any, name: str, steps: list[dict[str, Any]], **kwargs: Any) -> st
     )["PipelineArn"]  # fmt: skip
 
 
-def wait_status(sm: Any, arn: str, timeout: float = 30, running: tuple[str, ...] = ("Executing", "Stopping")) -> dict[str, Any]:
+def wait_status(
+    sm: Any, arn: str, timeout: float = 30, running: tuple[str, ...] = ("Executing", "Stopping")
+) -> dict[str, Any]:
     deadline = time.time() + timeout
     while True:
         described = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
