@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -72,23 +73,29 @@ class ServerProcess:
             text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._drain, args=(self.proc, lines), daemon=True).start()
         deadline = time.time() + timeout
-        assert self.proc.stdout is not None
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.time()))
+            except queue.Empty:
+                self.kill()
+                raise RuntimeError(
+                    f"sagepipe was not ready within {timeout}s:\n" + "".join(self.output)
+                ) from None
+            if line is None:
                 raise RuntimeError("sagepipe exited before it was ready:\n" + "".join(self.output))
-            self.output.append(line)
             if READY in line:
                 self.port = int(line.split(READY, 1)[1].split()[0].rsplit(":", 1)[1])
-                threading.Thread(target=self._drain, daemon=True).start()
                 return
-        raise RuntimeError("sagepipe was not ready in time:\n" + "".join(self.output))
 
-    def _drain(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
+    def _drain(self, proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
             self.output.append(line)
+            lines.put(line)
+        lines.put(None)
 
     def stop(self) -> int | None:
         """SIGTERM and wait: a clean shutdown."""

@@ -12,7 +12,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from sagepipe.domain.conditions import validate_conditions
 from sagepipe.domain.expressions import ExpressionError, check_references, property_file_names
@@ -131,6 +131,13 @@ class Definition:
 
 
 # ---------------------------------------------------------------- parsing
+
+
+@lru_cache(maxsize=64)
+def stored_definition(text: str) -> Definition:
+    """A definition already validated when it was stored, parsed once per process: pipeline
+    versions never change, and a large definition takes milliseconds to parse."""
+    return parse_definition(text)
 
 
 def parse_definition(text: str) -> Definition:

@@ -228,6 +228,7 @@ class Driver:
             record.next_run_at = now + delay
             record.failure_type = failure_type
             batch.keep(record)
+            batch.ended_now.add(name)  # its next attempt starts in a later tick, never this one
             return
         record.status, record.ended = "Failed", now
         record.failure_reason, record.failure_type = reason, failure_type

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 
-from sagepipe.domain.definition import parse_definition
+from sagepipe.domain.definition import Definition, stored_definition
 from sagepipe.engine.driver import Driver
 from sagepipe.engine.notifier import CallbackNotifier
 from sagepipe.engine.records import ExecutionRecord, StepRecord
@@ -121,11 +121,19 @@ class Engine:
             self._taking.discard(arn)
         if execution is None:
             return  # gone, ended, or another process holds its lease
-        definition = parse_definition(execution.definition_text)
-        driver = Driver(self, execution, definition, steps)
+        self._launch(Driver(self, execution, stored_definition(execution.definition_text), steps))
+
+    async def adopt(self, execution: ExecutionRecord, definition: Definition) -> None:
+        """Drive an execution this process has just created (and leased) in a committed
+        transaction: nothing to load, it has no steps yet."""
+        driver = Driver(self, execution, definition, {})
+        driver.reload = False
+        self._launch(driver)
+
+    def _launch(self, driver: Driver) -> None:
+        arn = driver.execution.arn
         self.drivers[arn] = driver
-        task = asyncio.get_running_loop().create_task(self._run(driver))
-        self.tasks[arn] = task
+        self.tasks[arn] = asyncio.get_running_loop().create_task(self._run(driver))
 
     async def _run(self, driver: Driver) -> None:
         arn = driver.execution.arn

@@ -74,8 +74,10 @@ class ExtensionApi:
         if request.method == "PUT":
             try:
                 document = json.loads(request.body or b"null")
-            except (ValueError, RecursionError):
-                raise SerializationError("The fault rules are not valid JSON.") from None
+            except RecursionError:
+                raise SerializationError("The fault rules nest too deeply to read.") from None
+            except ValueError as exc:
+                raise SerializationError(f"The fault rules are not valid JSON: {exc}.") from None
             await self.faults.replace(parse_rules(document))
             return Response(200, self.faults.to_document())
         raise UnknownOperation(f"{request.method} is not allowed on /_sagepipe/faults.")

@@ -268,6 +268,7 @@ def _length_msgs(meta: dict[str, Any]) -> tuple[int, int, str, str]:
 
 _TOO_DEEP = f"Member must not be nested more than {MAX_DEPTH} levels deep"
 _NOT_NULL = "Member must not be null"
+_NO_NUL = "Member must not contain the character U+0000"
 
 # --- validators per shape type -----------------------------------------------------------
 
@@ -294,6 +295,10 @@ def _string(shape: Shape) -> Validator:
             _fail(errs, path, _REDACTED if secret else v, too_long)
         elif rx is not None and rx.fullmatch(v) is None:
             _fail(errs, path, _REDACTED if secret else v, no_match)
+        elif "\x00" in v:
+            # Decision: no store keeps U+0000 in text (PostgreSQL refuses it), so no member
+            # may hold it, whatever its pattern allows; refused alike on every backend.
+            _fail(errs, path, _REDACTED if secret else v, _NO_NUL)
         if enum is not None and v not in enum:
             _fail(errs, path, _REDACTED if secret else v, not_in_enum)
 

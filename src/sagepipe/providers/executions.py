@@ -10,9 +10,10 @@ from sagepipe.domain.definition import (
     Definition,
     coerce_parameter,
     parameter_value_to_string,
-    parse_definition,
+    stored_definition,
 )
 from sagepipe.domain.pagination import decode_token, encode_token, page_size, query_fingerprint
+from sagepipe.engine.records import ExecutionRecord
 from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.idempotency import run_once
@@ -24,9 +25,12 @@ if TYPE_CHECKING:
     from sagepipe.engine.engine import Engine
 
 
-def find_execution(tx: Tx, ctx: RequestContext, arn: str) -> dict[str, Any]:
-    """The execution row, if it exists in the caller's account and region."""
-    row = tx.one("execution_get", arn=arn)
+def find_execution(
+    tx: Tx, ctx: RequestContext, arn: str, query: str = "execution_get"
+) -> dict[str, Any]:
+    """The execution row, if it exists in the caller's account and region. The default query
+    includes the definition and parameters; `execution_summary` leaves them out."""
+    row = tx.one(query, arn=arn)
     if row is None or (row["account"], row["region"]) != (ctx.account, ctx.region):
         raise ResourceNotFound(f"Pipeline execution '{arn}' does not exist.")
     return row
@@ -87,7 +91,7 @@ class ExecutionsProvider:
         pipeline_version_alias: str | None = None,
         role_arn: str | None = None,
     ) -> dict[str, Any]:
-        started: list[str] = []
+        started: list[tuple[ExecutionRecord, Definition] | str] = []
 
         def effect(tx: Tx) -> dict[str, Any]:
             pipeline = find_pipeline(tx, ctx, pipeline_name)
@@ -97,7 +101,7 @@ class ExecutionsProvider:
                 raise ResourceNotFound(
                     f"Pipeline version '{version_id}' of pipeline '{pipeline['arn']}' does not exist."
                 )
-            definition = parse_definition(version["definition"])
+            definition = stored_definition(version["definition"])
             parameters = resolve_parameters(definition, pipeline_parameters)
             selected = selection(tx, ctx, pipeline["arn"], definition, selective_execution_config)
             tx.one("lock_scope", scope=ctx.scope)
@@ -126,21 +130,34 @@ class ExecutionsProvider:
                 "version_set_last_execution", pipeline_arn=pipeline["arn"],
                 version_id=version_id, execution_arn=arn,
             )  # fmt: skip
-            started.append(arn)
+            if selected is not None:
+                started.append(arn)  # the driver must load the reused steps
+            else:
+                record = ExecutionRecord(
+                    arn=arn, exec_id=exec_id, account=ctx.account, region=ctx.region,
+                    pipeline_arn=pipeline["arn"], status="Executing",
+                    parallelism=(parallelism_configuration or {}).get("MaxParallelExecutionSteps"),
+                    pipeline_parallelism=pipeline["parallelism"], retry_count=0, epoch=1,
+                    created=ctx.now, definition_text=version["definition"], parameters=parameters,
+                )  # fmt: skip
+                started.append((record, definition))
             return {"PipelineExecutionArn": arn}
 
         result = await run_once(
             self.db, ctx, "StartPipelineExecution", client_request_token, effect
         )
         if started:
-            await self.engine.drive(started[-1])
+            new = started[-1]
+            # A new execution has no steps yet: the engine can drive it from what we know.
+            await (self.engine.drive(new) if isinstance(new, str) else self.engine.adopt(*new))
         return result
 
     async def describe_pipeline_execution(
         self, ctx: RequestContext, pipeline_execution_arn: str
     ) -> dict[str, Any]:
         row = await self.db.run(
-            lambda tx: find_execution(tx, ctx, pipeline_execution_arn), readonly=True
+            lambda tx: find_execution(tx, ctx, pipeline_execution_arn, "execution_summary"),
+            readonly=True,
         )
         return {
             "PipelineArn": row["pipeline_arn"],
@@ -211,7 +228,7 @@ class ExecutionsProvider:
         client_request_token: str | None = None,
     ) -> dict[str, Any]:
         def effect(tx: Tx) -> dict[str, Any]:
-            row = find_execution(tx, ctx, pipeline_execution_arn)
+            row = find_execution(tx, ctx, pipeline_execution_arn, "execution_summary")
             if not tx.exec("execution_request_stop", arn=row["arn"], now=ctx.now, user=ctx.user):
                 raise ValidationError("Only pipelines with 'Executing' status can be stopped")
             tx.exec(
@@ -233,7 +250,7 @@ class ExecutionsProvider:
         parallelism_configuration: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         def update(tx: Tx) -> dict[str, Any]:
-            row = find_execution(tx, ctx, pipeline_execution_arn)
+            row = find_execution(tx, ctx, pipeline_execution_arn, "execution_summary")
             parallelism = row["parallelism"]
             if parallelism_configuration is not None:
                 parallelism = parallelism_configuration.get("MaxParallelExecutionSteps")

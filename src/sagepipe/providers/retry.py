@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from sagepipe.config import Config
-from sagepipe.domain.definition import parse_definition
+from sagepipe.domain.definition import stored_definition
 from sagepipe.engine import readiness
 from sagepipe.engine.records import StepRecord
 from sagepipe.engine.states import RETRYABLE_EXECUTION
@@ -150,7 +150,7 @@ class RetryProvider:
             }
             selective = json.loads(row["selective"]) if row["selective"] else None
             rerun, reuse = readiness.retry_plan(
-                parse_definition(row["definition"]), steps, selected_steps(selective)
+                stored_definition(row["definition"]), steps, selected_steps(selective)
             )
             return {
                 "execution_arn": row["arn"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sagepipe.domain.definition import parse_definition
+from sagepipe.domain.definition import stored_definition
 from sagepipe.domain.pagination import decode_token, encode_token, page_size, query_fingerprint
 from sagepipe.errors import ValidationError
 from sagepipe.providers.context import RequestContext
@@ -67,7 +67,7 @@ class StepsProvider:
             return execution["definition"], rows
 
         definition_text, rows = await self.db.run(read, readonly=True)
-        specs = parse_definition(definition_text).steps
+        specs = stored_definition(definition_text).steps
         result: dict[str, Any] = {
             "PipelineExecutionSteps": [
                 step_summary(r, specs[r["name"]].raw if r["name"] in specs else {})

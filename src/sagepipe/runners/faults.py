@@ -4,6 +4,7 @@ take, and what Lambda/Callback outputs and property files they produce."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +16,9 @@ _FIELDS = {
     "exception_type": str, "duration_seconds": (int, float), "outputs": dict,
     "property_files": dict,
 }  # fmt: skip
+
+
+MAX_RULES = 1000
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ def parse_rules(document: Any) -> list[FaultRule]:
     """Rules from `{"rules": [...]}`, with a ValidationError that says what is wrong."""
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise ValidationError('Fault rules must be a JSON object {"rules": [ ... ]}.')
+    if len(document["rules"]) > MAX_RULES:
+        # Each rule is checked on every step run; a huge set would stall the server.
+        raise ValidationError(f"At most {MAX_RULES} fault rules are allowed.")
     rules = []
     for i, raw in enumerate(document["rules"]):
         where = f"rules[{i}]"
@@ -54,10 +61,11 @@ def parse_rules(document: Any) -> list[FaultRule]:
                 isinstance(value, bool) or not isinstance(value, expected)  # type: ignore[arg-type]
             ):
                 raise ValidationError(f"{where}.{key} has the wrong type.")
+        raw = {k: v for k, v in raw.items() if v is not None}  # null: the field's default
         if raw.get("fail_attempts", 0) < -1:
             raise ValidationError(f"{where}.fail_attempts must be -1 (always) or >= 0.")
-        if (raw.get("duration_seconds") or 0) < 0:
-            raise ValidationError(f"{where}.duration_seconds must be >= 0.")
+        if not 0 <= raw.get("duration_seconds", 0) < math.inf:  # refuses NaN and Infinity too
+            raise ValidationError(f"{where}.duration_seconds must be a finite number >= 0.")
         rules.append(FaultRule(**raw))
     return rules
 

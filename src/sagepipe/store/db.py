@@ -43,8 +43,17 @@ class Tx:
         return int(self._cur.rowcount)
 
     def many(self, query: str, rows: list[dict[str, Any]], /) -> None:
-        if rows:
-            self._cur.executemany(self._queries.sql(query), rows)
+        if not rows:
+            return
+        sql = self._queries.sql(query)
+        if self._queries.dialect == "postgres":
+            # One statement at a time: psycopg's executemany pipelines them, and PostgreSQL
+            # does not arm idle_in_transaction_session_timeout mid-pipeline, so a server
+            # frozen there would hold its locks for ever.
+            for row in rows:
+                self._cur.execute(sql, row)
+        else:
+            self._cur.executemany(sql, rows)
 
 
 class Database:

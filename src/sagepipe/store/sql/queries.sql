@@ -176,8 +176,9 @@ FROM executions e JOIN pipeline_versions v
 WHERE e.exec_id = :exec_id
 
 -- name: execution_summary
-SELECT arn, pipeline_arn, exec_id, version_id, status, display_name, description, parallelism,
-  failure_reason, fail_step, selective, retry_count, created, modified, created_by, modified_by
+SELECT arn, account, region, pipeline_arn, exec_id, version_id, status, display_name,
+  description, parallelism, failure_reason, fail_step, selective, retry_count, created,
+  modified, created_by, modified_by
 FROM executions WHERE arn = :arn
 
 -- name: execution_update_info
