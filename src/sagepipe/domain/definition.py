@@ -173,7 +173,7 @@ def parse_definition(text: str) -> Definition:
     names = [raw["Name"] for raw, _ in flat]
     duplicates = sorted(n for n, count in Counter(names).items() if count > 1)
     if duplicates:
-        raise _invalid(f"duplicate step name(s): {', '.join(duplicates)}.")
+        raise _invalid(f"duplicate step name(s): {_some(duplicates, ', ')}.")
     files = {raw["Name"]: _parse_property_files(raw) for raw, _ in flat}
     known = set(names)
     steps = {raw["Name"]: _parse_step(raw, br, known, parameters, files) for raw, br in flat}
@@ -373,6 +373,13 @@ def _parse_retry(policy: object, step: str) -> RetryPolicy:
     )
 
 
+def _some(names: list[str], separator: str, shown: int = 10) -> str:
+    """Names joined for a message, the first few only: a huge definition keeps it short."""
+    if len(names) <= shown:
+        return separator.join(names)
+    return f"{separator.join(names[:shown])}{separator}... ({len(names)} in all)"
+
+
 def _check_acyclic(steps: dict[str, StepSpec]) -> None:
     """Depth-first search; on a back edge report the cycle's steps in order."""
     state: dict[str, int] = {}  # 1 = on the stack, 2 = done
@@ -393,7 +400,7 @@ def _check_acyclic(steps: dict[str, StepSpec]) -> None:
                 if state.get(nxt) == 1:
                     cycle = path[path.index(nxt) :]
                     # Edges point upstream; print in execution order.
-                    shown = " -> ".join([*reversed(cycle), cycle[-1]])
+                    shown = _some([*reversed(cycle), cycle[-1]], " -> ")
                     raise _invalid(f"dependency cycle between steps: {shown}.")
                 if nxt not in state:
                     stack.append((nxt, 0))

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sagepipe.errors import ValidationError
@@ -51,3 +52,19 @@ def decode_token(token: str | None, fingerprint: str) -> Any:
 
 def page_size(max_results: int | None) -> int:
     return DEFAULT_PAGE if max_results is None else min(max_results, MAX_PAGE)
+
+
+def page(
+    member: str,
+    rows: list[dict[str, Any]],
+    limit: int,
+    fingerprint: str,
+    summary: Callable[[dict[str, Any]], dict[str, Any]],
+    position: Callable[[dict[str, Any]], Any],
+) -> dict[str, Any]:
+    """One page of a List* answer from `limit + 1` rows: the extra row says a next page
+    exists, and the last row shown is where it starts."""
+    result: dict[str, Any] = {member: [summary(row) for row in rows[:limit]]}
+    if len(rows) > limit:
+        result["NextToken"] = encode_token(fingerprint, position(rows[limit - 1]))
+    return result

@@ -118,8 +118,8 @@ class Driver:
             self._apply_finished_jobs(batch, now)
             if self.execution.status == "Stopping":
                 self._stop_steps(batch, now)
-            else:
-                await self.starter.start_ready(batch, now)
+            elif await self.starter.start_ready(batch, now):
+                self.wake.set()  # more is ready: tick again once this batch is committed
             self._maybe_finish(batch)
             try:
                 await self._commit(batch, now)

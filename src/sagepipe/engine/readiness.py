@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 from sagepipe.domain.definition import Definition, StepSpec
 from sagepipe.engine.records import StepRecord
-from sagepipe.engine.states import ACTIVE_STEP
 
 GENERIC_FAILURE = "Step failure: One or multiple steps failed."
 
@@ -69,15 +68,6 @@ def blocking_failures(
         for name, record in steps.items()
         if settled_status(record, current_retry) == "Failed" and name not in handled
     ]
-
-
-def active(steps: Mapping[str, StepRecord]) -> list[StepRecord]:
-    return [r for r in steps.values() if r.status in ACTIVE_STEP]
-
-
-def running_count(steps: Mapping[str, StepRecord]) -> int:
-    """Steps holding a parallelism slot; one waiting out a retry back-off does not."""
-    return sum(1 for r in steps.values() if r.status in ACTIVE_STEP and r.next_run_at is None)
 
 
 def final_status(

@@ -22,6 +22,9 @@ from sagepipe.runners import jobs
 from sagepipe.runners.metadata import step_metadata
 from sagepipe.runners.properties import default_outputs, simulated_properties
 
+# Steps one tick may start before it commits and lets the server answer requests.
+STARTS_PER_TICK = 200
+
 if TYPE_CHECKING:
     from sagepipe.engine.driver import Driver
     from sagepipe.engine.engine import Engine
@@ -84,9 +87,12 @@ class StepStarter:
     def could_start_more(self, batch: Batch) -> bool:
         return bool(self._candidates(batch, float("inf")))
 
-    async def start_ready(self, batch: Batch, now: float) -> None:
-        # Condition and Fail steps end in the tick that starts them, which can make more
-        # steps ready: loop until nothing new can start.
+    async def start_ready(self, batch: Batch, now: float) -> bool:
+        """Start what is ready; True if the per-tick bound left ready steps for the next tick."""
+        # Condition, Fail and zero-duration steps end in the tick that starts them, which can
+        # make more steps ready: loop until nothing new can start, but no further than
+        # STARTS_PER_TICK, so a long chain commits and yields the event loop as it goes.
+        started = 0
         while True:
             limit = self._limit()
             free = None if limit is None else limit - batch.running_count()
@@ -94,12 +100,15 @@ class StepStarter:
             if free is not None:
                 candidates = candidates[: max(free, 0)]
             if not candidates:
-                return
+                return False
+            if started >= STARTS_PER_TICK:
+                return True
             ended_now = False
-            for spec in candidates:
+            for spec in candidates[: STARTS_PER_TICK - started]:
                 ended_now |= await self._start(batch, spec, now)
-            if not ended_now:
-                return
+                started += 1
+            if not ended_now and started < STARTS_PER_TICK:
+                return False
 
     # ------------------------------------------------------------------ starting
     def _begin(self, batch: Batch, spec: StepSpec, now: float) -> StepRecord:

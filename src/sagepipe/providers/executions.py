@@ -12,7 +12,13 @@ from sagepipe.domain.definition import (
     parameter_value_to_string,
     stored_definition,
 )
-from sagepipe.domain.pagination import decode_token, encode_token, page_size, query_fingerprint
+from sagepipe.domain.pagination import (
+    decode_token,
+    encode_token,
+    page,
+    page_size,
+    query_fingerprint,
+)
 from sagepipe.engine.records import ExecutionRecord
 from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
@@ -204,22 +210,18 @@ class ExecutionsProvider:
             )  # fmt: skip
 
         rows = await self.db.run(read, readonly=True)
-        result: dict[str, Any] = {
-            "PipelineExecutionSummaries": [
-                {
-                    "PipelineExecutionArn": r["arn"],
-                    "StartTime": r["created"],
-                    "PipelineExecutionStatus": r["status"],
-                    "PipelineExecutionDescription": r["description"],
-                    "PipelineExecutionDisplayName": r["display_name"],
-                    "PipelineExecutionFailureReason": r["failure_reason"],
-                }
-                for r in rows[:limit]
-            ]
-        }
-        if len(rows) > limit:
-            result["NextToken"] = encode_token(fp, rows[limit - 1]["seq"])
-        return result
+        return page(
+            "PipelineExecutionSummaries", rows, limit, fp,
+            lambda r: {
+                "PipelineExecutionArn": r["arn"],
+                "StartTime": r["created"],
+                "PipelineExecutionStatus": r["status"],
+                "PipelineExecutionDescription": r["description"],
+                "PipelineExecutionDisplayName": r["display_name"],
+                "PipelineExecutionFailureReason": r["failure_reason"],
+            },
+            lambda r: r["seq"],
+        )  # fmt: skip
 
     async def stop_pipeline_execution(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sagepipe.domain import arns
-from sagepipe.domain.pagination import decode_token, encode_token, page_size, query_fingerprint
+from sagepipe.domain.pagination import decode_token, page, page_size, query_fingerprint
 from sagepipe.errors import ConflictError, ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.definitions import DefinitionSource
@@ -225,25 +225,20 @@ class PipelinesProvider:
             )  # fmt: skip
 
         rows = await self.db.run(read, readonly=True)
-        result: dict[str, Any] = {
-            "PipelineSummaries": [
-                {
-                    "PipelineArn": r["arn"],
-                    "PipelineName": r["name"],
-                    "PipelineDisplayName": r["display_name"],
-                    "PipelineDescription": r["description"],
-                    "RoleArn": r["role_arn"],
-                    "CreationTime": r["created"],
-                    "LastModifiedTime": r["modified"],
-                    "LastExecutionTime": r["last_run"],
-                }
-                for r in rows[:limit]
-            ]
-        }
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            result["NextToken"] = encode_token(fp, last["name"] if by_name else last["seq"])
-        return result
+        return page(
+            "PipelineSummaries", rows, limit, fp,
+            lambda r: {
+                "PipelineArn": r["arn"],
+                "PipelineName": r["name"],
+                "PipelineDisplayName": r["display_name"],
+                "PipelineDescription": r["description"],
+                "RoleArn": r["role_arn"],
+                "CreationTime": r["created"],
+                "LastModifiedTime": r["modified"],
+                "LastExecutionTime": r["last_run"],
+            },
+            lambda r: r["name"] if by_name else r["seq"],
+        )  # fmt: skip
 
     async def list_pipeline_versions(
         self,
@@ -270,22 +265,18 @@ class PipelinesProvider:
             )  # fmt: skip
 
         arn, rows = await self.db.run(read, readonly=True)
-        result: dict[str, Any] = {
-            "PipelineVersionSummaries": [
-                {
-                    "PipelineArn": arn,
-                    "PipelineVersionId": r["version_id"],
-                    "CreationTime": r["created"],
-                    "PipelineVersionDescription": r["description"],
-                    "PipelineVersionDisplayName": r["display_name"],
-                    "LastExecutionPipelineExecutionArn": r["last_execution_arn"],
-                }
-                for r in rows[:limit]
-            ]
-        }
-        if len(rows) > limit:
-            result["NextToken"] = encode_token(fp, rows[limit - 1]["version_id"])
-        return result
+        return page(
+            "PipelineVersionSummaries", rows, limit, fp,
+            lambda r: {
+                "PipelineArn": arn,
+                "PipelineVersionId": r["version_id"],
+                "CreationTime": r["created"],
+                "PipelineVersionDescription": r["description"],
+                "PipelineVersionDisplayName": r["display_name"],
+                "LastExecutionPipelineExecutionArn": r["last_execution_arn"],
+            },
+            lambda r: r["version_id"],
+        )  # fmt: skip
 
     async def update_pipeline_version(
         self,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from sagepipe.domain.definition import stored_definition
-from sagepipe.domain.pagination import decode_token, encode_token, page_size, query_fingerprint
+from sagepipe.domain.pagination import decode_token, page, page_size, query_fingerprint
 from sagepipe.errors import ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.executions import find_execution
@@ -68,13 +68,8 @@ class StepsProvider:
 
         definition_text, rows = await self.db.run(read, readonly=True)
         specs = stored_definition(definition_text).steps
-        result: dict[str, Any] = {
-            "PipelineExecutionSteps": [
-                step_summary(r, specs[r["name"]].raw if r["name"] in specs else {})
-                for r in rows[:limit]
-            ]
-        }
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            result["NextToken"] = encode_token(fp, [last["started"], last["name"]])
-        return result
+        return page(
+            "PipelineExecutionSteps", rows, limit, fp,
+            lambda r: step_summary(r, specs[r["name"]].raw if r["name"] in specs else {}),
+            lambda r: [r["started"], r["name"]],
+        )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sagepipe.domain import arns
-from sagepipe.domain.pagination import decode_token, encode_token, page_size, query_fingerprint
+from sagepipe.domain.pagination import decode_token, page, page_size, query_fingerprint
 from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.store.db import Database, Tx
@@ -82,9 +82,8 @@ class TagsProvider:
             return tx.all("tags_list", arn=arn, cursor=cursor, limit=limit + 1)
 
         rows = await self.db.run(read, readonly=True)
-        result: dict[str, Any] = {
-            "Tags": [{"Key": r["key"], "Value": r["value"]} for r in rows[:limit]]
-        }
-        if len(rows) > limit:
-            result["NextToken"] = encode_token(fp, rows[limit - 1]["position"])
-        return result
+        return page(
+            "Tags", rows, limit, fp,
+            lambda r: {"Key": r["key"], "Value": r["value"]},
+            lambda r: r["position"],
+        )  # fmt: skip

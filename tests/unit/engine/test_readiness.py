@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sagepipe.domain.definition import Definition, parse_definition
+from sagepipe.engine.batch import Batch, Indexes
 from sagepipe.engine.readiness import (
     GENERIC_FAILURE,
     blocking_failures,
@@ -16,7 +17,6 @@ from sagepipe.engine.readiness import (
     handled_failures,
     may_start,
     retry_plan,
-    running_count,
     settled_status,
 )
 from sagepipe.engine.records import StepRecord
@@ -243,7 +243,10 @@ def test_a_step_waiting_out_a_retry_back_off_holds_no_parallelism_slot():
         rec("D", "Succeeded"),
         rec("E", "Stopping"),
     )
-    assert running_count(steps) == 3
+    index = Indexes()
+    for record in steps.values():
+        index.track(record, 0)
+    assert Batch(steps, index, 0, {}).running_count() == 3
 
 
 def test_final_status_succeeded():
