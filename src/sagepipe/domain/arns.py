@@ -21,8 +21,22 @@ def execution_arn(pipeline: str, execution_id: str) -> str:
     return f"{pipeline}/execution/{execution_id}"
 
 
+def random_chars(alphabet: str, length: int) -> str:
+    """`length` characters drawn from `alphabet`, unguessable (callback tokens use this).
+
+    One urandom read per call, not one per character: digits of a 64-bit-longer random number
+    in base len(alphabet), so the bias is below 2**-64."""
+    base = len(alphabet)
+    number = int.from_bytes(secrets.token_bytes((base**length).bit_length() // 8 + 9))
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, base)
+        chars.append(alphabet[digit])
+    return "".join(chars)
+
+
 def new_execution_id() -> str:
-    return "".join(secrets.choice(_ALNUM) for _ in range(12))
+    return random_chars(_ALNUM, 12)
 
 
 def parse_pipeline_arn(arn: str) -> dict[str, str] | None:

@@ -175,9 +175,8 @@ class Driver:
         ]  # fmt: skip
         if not waiting:
             return
-        answers = await self.engine.db.run(
-            lambda tx: tx.all("callback_answers", execution_arn=self.execution.arn),
-            readonly=True,
+        answers = await self.engine.db.run_point_read(
+            lambda tx: tx.all("callback_answers", execution_arn=self.execution.arn)
         )
         for answer in answers:
             record = batch.get(answer["step_name"])
@@ -312,8 +311,8 @@ class Driver:
 
     # ------------------------------------------------------------------ storage
     async def _reload_execution(self) -> None:
-        row = await self.engine.db.run(
-            lambda tx: tx.one("execution_driver_state", arn=self.execution.arn), readonly=True
+        row = await self.engine.db.run_point_read(
+            lambda tx: tx.one("execution_driver_state", arn=self.execution.arn)
         )
         if row is None or row["epoch"] != self.execution.epoch:
             raise LeaseLost()

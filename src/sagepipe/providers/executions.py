@@ -161,9 +161,8 @@ class ExecutionsProvider:
     async def describe_pipeline_execution(
         self, ctx: RequestContext, pipeline_execution_arn: str
     ) -> dict[str, Any]:
-        row = await self.db.run(
-            lambda tx: find_execution(tx, ctx, pipeline_execution_arn, "execution_summary"),
-            readonly=True,
+        row = await self.db.run_point_read(
+            lambda tx: find_execution(tx, ctx, pipeline_execution_arn, "execution_summary")
         )
         return {
             "PipelineArn": row["pipeline_arn"],
@@ -273,8 +272,8 @@ class ExecutionsProvider:
     async def describe_pipeline_definition_for_execution(
         self, ctx: RequestContext, pipeline_execution_arn: str
     ) -> dict[str, Any]:
-        row = await self.db.run(
-            lambda tx: find_execution(tx, ctx, pipeline_execution_arn), readonly=True
+        row = await self.db.run_point_read(
+            lambda tx: find_execution(tx, ctx, pipeline_execution_arn)
         )
         return {"PipelineDefinition": row["definition"], "CreationTime": row["created"]}
 
@@ -290,8 +289,8 @@ class ExecutionsProvider:
         )
         offset = decode_token(next_token, fp) or 0
         limit = page_size(max_results)
-        row = await self.db.run(
-            lambda tx: find_execution(tx, ctx, pipeline_execution_arn), readonly=True
+        row = await self.db.run_point_read(
+            lambda tx: find_execution(tx, ctx, pipeline_execution_arn)
         )
         # The parameter list is fixed when the execution starts, so an offset is stable.
         values = json.loads(row["parameters"])

@@ -172,7 +172,7 @@ class PipelinesProvider:
                 "PipelineVersionDescription": version["description"],
             }
 
-        return await self.db.run(read, readonly=True)
+        return await self.db.run_point_read(read)
 
     async def delete_pipeline(
         self, ctx: RequestContext, pipeline_name: str, client_request_token: str | None = None

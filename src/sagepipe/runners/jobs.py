@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 import string
 from collections.abc import Mapping
+
+from sagepipe.domain.arns import random_chars
 
 # Step Type -> ARN resource type of the SageMaker resource one attempt creates. None: the step
 # runs, but its resource has no SageMaker ARN we mint (see resource_for for what it gets).
@@ -79,7 +80,7 @@ _ALNUM = string.ascii_letters + string.digits
 
 def new_rand(length: int = 10) -> str:
     """The random alphanumeric tail of a job name (fresh per attempt)."""
-    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+    return random_chars(_ALNUM, length)
 
 
 def _clean(part: str) -> str:

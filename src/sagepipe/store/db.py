@@ -62,6 +62,11 @@ class Database:
     async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False) -> T:
         raise NotImplementedError
 
+    async def run_point_read(self, fn: Callable[[Tx], T]) -> T:
+        """A read of a few rows by key (a Describe): `run(fn, readonly=True)` unless the
+        backend has a cheaper way."""
+        return await self.run(fn, readonly=True)
+
     def run_sync(self, fn: Callable[[Tx], T]) -> T:
         raise NotImplementedError
 
@@ -115,6 +120,12 @@ class SqliteDatabase(Database):
             return await loop.run_in_executor(self._readers, self._transaction, fn, "BEGIN")
         result: T = await asyncio.wrap_future(self._writer.submit(fn))
         return result
+
+    async def run_point_read(self, fn: Callable[[Tx], T]) -> T:
+        # On the calling thread: a WAL read never waits for the writer, and a keyed lookup
+        # takes a few microseconds, far less than the hop to a reader thread and back
+        # (measured: Describe throughput more than doubles).
+        return self._transaction(fn, "BEGIN")
 
     def run_sync(self, fn: Callable[[Tx], T]) -> T:
         result: T = self._writer.submit(fn).result()
