@@ -1,6 +1,6 @@
 """RetryPipelineExecution latency does not grow with the number of succeeded steps (SPEC §5).
 
-    python bench/retry_latency.py [--steps-large N] [--retries K] [--smoke] [--db URL]
+    python bench/retry_latency.py [--steps-large N] [--retries K] [--smoke] [--db URL] [--json PATH]
 
 A sagepipe server (SQLite in a temporary directory unless --db) runs two pipelines of
 independent zero-duration Processing steps: a small one (--steps-small, default 10) and a
@@ -23,7 +23,15 @@ import time
 import uuid
 from typing import Any
 
-from _common import ROLE, Verdicts, print_machine, running, sagemaker, sagepipe_server
+from _common import (
+    ROLE,
+    Verdicts,
+    print_machine,
+    running,
+    sagemaker,
+    sagepipe_server,
+    write_json,
+)
 
 
 def wide_definition(count: int) -> str:
@@ -119,6 +127,7 @@ def main() -> int:
     )
     parser.add_argument("--db", help="postgresql://... (default: SQLite in a temp dir)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no threshold (CI)")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     if args.smoke:
         args.steps_large, args.retries = min(args.steps_large, 200), min(args.retries, 3)
@@ -145,6 +154,11 @@ def main() -> int:
     print(f"large ({args.steps_large} steps): median {large_median:.2f} ms over {len(large_ms)} "
           f"retries; samples {', '.join(f'{s:.1f}' for s in large_ms)}")  # fmt: skip
     print(f"ratio large/small: {ratio:.2f}")
+    write_json(
+        args.json,
+        {"steps": [args.steps_small, args.steps_large], "latency_ms": [small_ms, large_ms],
+         "median_ms": [small_median, large_median], "ratio": ratio},
+    )  # fmt: skip
     verdicts = Verdicts(enforce=not args.smoke)
     verdicts.check(
         "retry latency ratio", f"{ratio:.2f}", f"< {args.threshold}", ratio < args.threshold

@@ -47,11 +47,13 @@ class Tx:
             return
         sql = self._queries.sql(query)
         if self._queries.dialect == "postgres":
-            # One statement at a time: psycopg's executemany pipelines them, and PostgreSQL
-            # does not arm idle_in_transaction_session_timeout mid-pipeline, so a server
-            # frozen there would hold its locks for ever.
-            for row in rows:
-                self._cur.execute(sql, row)
+            # One round trip per chunk: the rows bound client-side into one multi-statement
+            # query. Not psycopg's executemany: it pipelines, and PostgreSQL does not arm
+            # idle_in_transaction_session_timeout mid-pipeline, so a server frozen there
+            # would hold its locks for ever.
+            for start in range(0, len(rows), 200):
+                chunk = rows[start : start + 200]
+                self._cur.execute(";".join(self._cur.mogrify(sql, row) for row in chunk))
         else:
             self._cur.executemany(sql, rows)
 
