@@ -12,9 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.server import PG_URL, ServerProcess, fresh_pg_database, pg_available
-
-PG_SKIP_REASON = "PostgreSQL suite skipped: no PostgreSQL server at " + PG_URL.split("@")[-1]
+from tests.support.server import (
+    PG_SKIP_REASON,
+    PG_URL,
+    ServerProcess,
+    database_args,
+    pg_available,
+    require_pg,
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -32,25 +37,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres" and not pg_available():
-        if os.environ.get("SAGEPIPE_REQUIRE_PG") == "1":
-            pytest.fail("SAGEPIPE_REQUIRE_PG=1 but PostgreSQL is unreachable at " + PG_URL)
-        pytest.skip(PG_SKIP_REASON)
+    if request.param == "postgres":
+        require_pg()
     return str(request.param)
-
-
-def _database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    if backend == "postgres":
-        with fresh_pg_database() as url:
-            yield ["--db", url]
-    else:
-        yield ["--data-dir", str(tmp_path_factory.mktemp("data"))]
 
 
 @pytest.fixture
 def server_args(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """Database flags for a server of the current backend (a fresh database each test)."""
-    yield from _database(backend, tmp_path_factory)
+    with database_args(backend, tmp_path_factory) as args:
+        yield args
 
 
 @pytest.fixture

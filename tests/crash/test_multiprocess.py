@@ -10,17 +10,14 @@ import time
 import pytest
 
 from tests.support.pipelines import create, processing, steps_by_name, wait_status
-from tests.support.server import ServerProcess, fresh_pg_database, pg_available
+from tests.support.server import ServerProcess, fresh_pg_database, require_pg
 
 LEASE = 1.0
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    if not pg_available():
-        if os.environ.get("SAGEPIPE_REQUIRE_PG") == "1":
-            pytest.fail("SAGEPIPE_REQUIRE_PG=1 but PostgreSQL is unreachable")
-        pytest.skip("PostgreSQL suite skipped: no PostgreSQL server")
+    require_pg()
     faults = tmp_path / "faults.json"
     faults.write_text(json.dumps({"rules": [{"duration_seconds": 1.5}]}))
     with fresh_pg_database() as url:

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from tests.fuzz.wire import JSON_TYPE, SHAPE_MESSAGE, Reply, Wire, check_reply
 from tests.support.pipelines import ROLE, definition, processing
-from tests.support.server import PG_URL, ServerProcess, fresh_pg_database, pg_available
+from tests.support.server import ServerProcess, database_args, require_pg
 
 MAX_BODY = 4 * 1024 * 1024  # Config.max_body_bytes
 MAX_DEFINITION = 1_048_576  # the model's PipelineDefinition max length
@@ -97,24 +97,15 @@ def limits(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     backend = str(request.param)
     if backend not in BACKENDS:
         pytest.skip(f"SAGEPIPE_FUZZ_BACKENDS={','.join(BACKENDS)}")
-    if backend == "postgres" and not pg_available():
-        if os.environ.get("SAGEPIPE_REQUIRE_PG") == "1":
-            pytest.fail("SAGEPIPE_REQUIRE_PG=1 but PostgreSQL is unreachable at " + PG_URL)
-        pytest.skip("no PostgreSQL server at " + PG_URL.split("@")[-1])
-
-    def run(args: list[str]) -> Iterator[Limits]:
+    if backend == "postgres":
+        require_pg()
+    with database_args(backend, tmp_path_factory) as args:
         server = ServerProcess(args, ["--max-running-executions", "1000", "--log-level", "error"])
         server.start()
         try:
             yield Limits(server)
         finally:
             server.stop()
-
-    if backend == "postgres":
-        with fresh_pg_database() as url:
-            yield from run(["--db", url])
-    else:
-        yield from run(["--data-dir", str(tmp_path_factory.mktemp("limits"))])
 
 
 def _name() -> str:

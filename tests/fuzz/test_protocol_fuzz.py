@@ -62,7 +62,7 @@ from tests.fuzz.wire import (
     raw_exchange,
 )
 from tests.support.pipelines import definition, processing
-from tests.support.server import PG_URL, ServerProcess, fresh_pg_database, pg_available
+from tests.support.server import ServerProcess, database_args, require_pg
 
 EXAMPLES = int(os.environ.get("SAGEPIPE_FUZZ_EXAMPLES", "80"))
 SEED = os.environ.get("SAGEPIPE_FUZZ_SEED", "")
@@ -260,7 +260,7 @@ def waiting_callbacks(target: Target, arns: set[str] | None = None) -> dict[str,
 
 
 def _server_for(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    def run(args: list[str]) -> Iterator[Target]:
+    with database_args(backend, tmp_path_factory) as args:
         server = ServerProcess(args, ["--max-running-executions", "30", "--log-level", "error"])
         server.start()
         wire = Wire(server.port)
@@ -277,22 +277,14 @@ def _server_for(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             )
             server.stop()
 
-    if backend == "postgres":
-        with fresh_pg_database() as url:
-            yield from run(["--db", url])
-    else:
-        yield from run(["--data-dir", str(tmp_path_factory.mktemp("fuzzdata"))])
-
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     backend = str(request.param)
     if backend not in BACKENDS:
         pytest.skip(f"SAGEPIPE_FUZZ_BACKENDS={','.join(BACKENDS)}")
-    if backend == "postgres" and not pg_available():
-        if os.environ.get("SAGEPIPE_REQUIRE_PG") == "1":
-            pytest.fail("SAGEPIPE_REQUIRE_PG=1 but PostgreSQL is unreachable at " + PG_URL)
-        pytest.skip("no PostgreSQL server at " + PG_URL.split("@")[-1])
+    if backend == "postgres":
+        require_pg()
     yield from _server_for(backend, tmp_path_factory)
 
 

@@ -18,9 +18,11 @@ from functools import cache
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
 
 PG_URL = os.environ.get("SAGEPIPE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_SKIP_REASON = "PostgreSQL suite skipped: no PostgreSQL server at " + PG_URL.split("@")[-1]
 READY = "ready at "
 
 
@@ -33,6 +35,26 @@ def pg_available() -> bool:
             return True
     except Exception:
         return False
+
+
+def require_pg() -> None:
+    """Skip the calling test when PostgreSQL is unreachable; with SAGEPIPE_REQUIRE_PG=1 (CI),
+    where the PostgreSQL suite must run, fail it instead."""
+    if pg_available():
+        return
+    if os.environ.get("SAGEPIPE_REQUIRE_PG") == "1":
+        pytest.fail("SAGEPIPE_REQUIRE_PG=1 but PostgreSQL is unreachable at " + PG_URL)
+    pytest.skip(PG_SKIP_REASON)
+
+
+@contextlib.contextmanager
+def database_args(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """`sagepipe serve` flags for a fresh, empty database of `backend` ("sqlite" or "postgres")."""
+    if backend == "postgres":
+        with fresh_pg_database() as url:
+            yield ["--db", url]
+    else:
+        yield ["--data-dir", str(tmp_path_factory.mktemp("data"))]
 
 
 @contextlib.contextmanager

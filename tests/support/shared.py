@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import ServerProcess, fresh_pg_database
+from tests.support.server import ServerProcess, database_args
 
 # Access keys mapped to accounts with `--accounts`; any other key is the default account.
 DEFAULT_ACCOUNT = "123456789012"
@@ -30,14 +30,10 @@ class ServerPool:
         self.stack = contextlib.ExitStack()
         self.servers: dict[str, ServerProcess] = {}
 
-    def database_args(self, backend: str) -> list[str]:
-        if backend == "postgres":
-            return ["--db", self.stack.enter_context(fresh_pg_database())]
-        return ["--data-dir", str(self.tmp.mktemp("shared-" + backend))]
-
     def get(self, backend: str) -> ServerProcess:
         if backend not in self.servers:
-            server = ServerProcess(self.database_args(backend), ACCOUNTS_FLAG)
+            args = self.stack.enter_context(database_args(backend, self.tmp))
+            server = ServerProcess(args, ACCOUNTS_FLAG)
             server.start()
             self.stack.callback(server.stop)
             self.servers[backend] = server
