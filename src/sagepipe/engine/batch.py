@@ -70,6 +70,7 @@ class Batch:
     after_commit: list[Callable[[], None]] = dataclasses.field(default_factory=list)
     ended_now: set[str] = dataclasses.field(default_factory=set)
     execution_status: tuple[str, str] | None = None  # (from, to)
+    end_details: dict[str, Any] | None = None  # failure_reason, fail_step of an execution ending
 
     @property
     def view(self) -> StepView:

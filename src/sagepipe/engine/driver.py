@@ -283,12 +283,7 @@ class Driver:
             return
         final, reason = readiness.final_status(self.definition, view, self.execution.retry_count)
         batch.set_execution_status("Executing", final)
-        batch.statements.append(
-            (
-                "execution_finish_details",
-                {"failure_reason": reason, "fail_step": self._fail_step(view)},
-            )
-        )
+        batch.end_details = {"failure_reason": reason, "fail_step": self._fail_step(view)}
 
     def _fail_step(self, view: Any) -> str | None:
         for name in readiness.blocking_failures(self.definition, view, self.execution.retry_count):
@@ -325,28 +320,36 @@ class Driver:
             return
         execution = self.execution
 
-        def write(tx: Tx) -> None:
-            to_status = batch.execution_status[1] if batch.execution_status else execution.status
-            fenced = tx.exec(
-                "execution_fence", arn=execution.arn, epoch=execution.epoch,
-                status=execution.status, new_status=to_status, now=now,
+        to_status = batch.execution_status[1] if batch.execution_status else execution.status
+        steps = [r.to_row(execution.arn) for r in batch.pending.values()]
+        attempts_new, attempts_end = _fold_attempt_ends(batch.attempts_new, batch.attempts_end)
+        events = [dict(e, execution_arn=execution.arn) for e in batch.events]
+        if batch.execution_status:
+            events.append(
+                {"execution_arn": execution.arn, "step_name": None, "attempt": None,
+                 "from_status": batch.execution_status[0], "to_status": to_status, "now": now}
             )  # fmt: skip
+        fence = {
+            "arn": execution.arn, "epoch": execution.epoch, "status": execution.status,
+            "new_status": to_status, "now": now,
+        }  # fmt: skip
+
+        def write(tx: Tx) -> None:
+            if batch.end_details is None:
+                fenced = tx.exec("execution_fence", **fence)
+            else:
+                fenced = tx.exec("execution_fence_end", **fence, **batch.end_details)
             if not fenced:
                 current = tx.one("execution_driver_state", arn=execution.arn)
                 if current is None or current["epoch"] != execution.epoch:
                     raise LeaseLost()
                 raise StaleStatus()
-            tx.many("step_upsert", [r.to_row(execution.arn) for r in batch.pending.values()])
-            tx.many("attempt_insert", batch.attempts_new)
-            tx.many("attempt_end", batch.attempts_end)
-            tx.many("event_insert", [dict(e, execution_arn=execution.arn) for e in batch.events])
+            tx.many("step_upsert", steps)
+            tx.many("attempt_insert", attempts_new)
+            tx.many("attempt_end", attempts_end)
+            tx.many("event_insert", events)
             for query, params in batch.statements:
                 tx.exec(query, **params, execution_arn=execution.arn, now=now)
-            if batch.execution_status:
-                tx.exec(
-                    "event_insert", execution_arn=execution.arn, step_name=None, attempt=None,
-                    from_status=batch.execution_status[0], to_status=to_status, now=now,
-                )  # fmt: skip
 
         await self.engine.db.run(write)
         self.steps.update(batch.pending)
@@ -361,6 +364,26 @@ class Driver:
         self.starter.started_jobs.clear()
         if batch.execution_status:
             self.engine.execution_ended(self.execution.arn)
+
+
+def _fold_attempt_ends(
+    started: list[dict[str, Any]], ended: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An attempt that starts and ends in the same tick is inserted already ended: one
+    statement instead of an insert and an update."""
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for start in started:  # a second insert of an attempt did nothing: the first one stands
+        rows.setdefault((start["name"], start["attempt"]), dict(start))
+    updates: list[dict[str, Any]] = []
+    for end in ended:
+        row = rows.get((end["name"], end["attempt"]))
+        if row is None:
+            updates.append(end)
+            continue
+        row.update(status=end["status"], ended=end["ended"], failure_reason=end["failure_reason"])
+        if end["metadata"] is not None:
+            row["metadata"] = end["metadata"]
+    return list(rows.values()), updates
 
 
 def _canceller(task: asyncio.Task[None]) -> Callable[[], None]:

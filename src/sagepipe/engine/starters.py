@@ -149,6 +149,8 @@ class StepStarter:
                 "manual_retry": record.manual_retry,
                 "status": "Executing",
                 "started": now,
+                "ended": None,
+                "failure_reason": None,
                 "job": json.dumps(record.job) if record.job else None,
                 "metadata": json.dumps(record.metadata) if record.metadata else None,
             }

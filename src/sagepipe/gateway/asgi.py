@@ -9,10 +9,10 @@ import logging
 import math
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sagepipe.domain import arns
 from sagepipe.errors import (
     PayloadTooLarge,
     SerializationError,
@@ -199,7 +199,7 @@ class AwsJsonApp:
             return
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = arns.random_uuid()
         try:
             body = await self._read_body(scope, receive)
             response = await self.handle(Request(scope, body), request_id)

@@ -112,19 +112,22 @@ class ExecutionsProvider:
             selected = selection(tx, ctx, pipeline["arn"], definition, selective_execution_config)
             tx.one("lock_scope", scope=ctx.scope)
             running_quota(tx, ctx, self.max_running)
-            exec_id = arns.new_execution_id()
-            arn = arns.execution_arn(pipeline["arn"], exec_id)
-            tx.exec(
-                "execution_insert", arn=arn, account=ctx.account, region=ctx.region,
-                pipeline_arn=pipeline["arn"], exec_id=exec_id, version_id=version_id,
-                display_name=pipeline_execution_display_name or f"execution-{int(ctx.now * 1000)}",
-                description=pipeline_execution_description, definition=version["definition"],
-                parameters=json.dumps(parameters),
-                parallelism=(parallelism_configuration or {}).get("MaxParallelExecutionSteps"),
-                selective=json.dumps(selective_execution_config) if selected else None,
-                now=ctx.now, user=ctx.user, owner=self.engine.owner,
-                lease_until=self.engine.lease_until,
-            )  # fmt: skip
+            while True:
+                exec_id = arns.new_execution_id(ctx.now)
+                arn = arns.execution_arn(pipeline["arn"], exec_id)
+                inserted = tx.exec(
+                    "execution_insert", arn=arn, account=ctx.account, region=ctx.region,
+                    pipeline_arn=pipeline["arn"], exec_id=exec_id, version_id=version_id,
+                    display_name=pipeline_execution_display_name
+                    or f"execution-{int(ctx.now * 1000)}",
+                    description=pipeline_execution_description, parameters=json.dumps(parameters),
+                    parallelism=(parallelism_configuration or {}).get("MaxParallelExecutionSteps"),
+                    selective=json.dumps(selective_execution_config) if selected else None,
+                    now=ctx.now, user=ctx.user, owner=self.engine.owner,
+                    lease_until=self.engine.lease_until,
+                )  # fmt: skip
+                if inserted:
+                    break
             tx.exec(
                 "event_insert", execution_arn=arn, step_name=None, attempt=None,
                 from_status=None, to_status="Executing", now=ctx.now,

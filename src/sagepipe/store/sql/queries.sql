@@ -150,12 +150,14 @@ WHERE pipeline_arn = :pipeline_arn AND status IN ('Executing', 'Stopping')
 -- The definition snapshot is the version's (versions never change): kept out of this row, so
 -- updating an execution (a retry, a status change) never rewrites a large definition.
 -- Every query that returns an execution's `definition` reads it from pipeline_versions.
+-- No row: the id was drawn twice (arns.new_execution_id); the caller draws another.
 INSERT INTO executions (arn, account, region, pipeline_arn, exec_id, version_id, status,
   display_name, description, definition, parameters, parallelism, selective, created, modified,
   created_by, modified_by, owner, lease_until, epoch)
 VALUES (:arn, :account, :region, :pipeline_arn, :exec_id, :version_id, 'Executing',
   :display_name, :description, '', :parameters, :parallelism, :selective, :now, :now,
   :user, :user, :owner, :lease_until, 1)
+ON CONFLICT DO NOTHING
 
 -- name: execution_get
 SELECT e.seq, e.arn, e.account, e.region, e.pipeline_arn, e.exec_id, e.version_id, e.status,
@@ -246,9 +248,12 @@ UPDATE executions
 SET status = :new_status, modified = CASE WHEN status <> :new_status THEN :now ELSE modified END
 WHERE arn = :arn AND epoch = :epoch AND status = :status
 
--- name: execution_finish_details
-UPDATE executions SET failure_reason = :failure_reason, fail_step = :fail_step
-WHERE arn = :execution_arn
+-- name: execution_fence_end
+-- The fence of a tick that ends the execution, with why it ended.
+UPDATE executions
+SET status = :new_status, modified = :now, failure_reason = :failure_reason,
+  fail_step = :fail_step
+WHERE arn = :arn AND epoch = :epoch AND status = :status
 
 -- name: step_upsert
 INSERT INTO steps (execution_arn, name, step_type, status, attempt_count, manual_retry,
@@ -268,8 +273,10 @@ ON CONFLICT (execution_arn, name) DO UPDATE SET
   job = excluded.job
 
 -- name: attempt_insert
-INSERT INTO attempts (execution_arn, name, attempt, manual_retry, status, started, job, metadata)
-VALUES (:execution_arn, :name, :attempt, :manual_retry, :status, :started, :job, :metadata)
+INSERT INTO attempts (execution_arn, name, attempt, manual_retry, status, started, ended,
+  failure_reason, job, metadata)
+VALUES (:execution_arn, :name, :attempt, :manual_retry, :status, :started, :ended,
+  :failure_reason, :job, :metadata)
 ON CONFLICT DO NOTHING
 
 -- name: attempt_end
