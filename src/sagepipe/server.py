@@ -38,6 +38,8 @@ async def serve(config: Config) -> int:
             service.app, host=config.host, port=config.port, lifespan="off",
             log_level="warning", access_log=False, http="httptools",
             loop="none", timeout_graceful_shutdown=5,
+            # No X-Forwarded-* rewriting: nothing here reads the client address.
+            proxy_headers=False,
         )
     )  # fmt: skip
     await service.start()

@@ -35,10 +35,17 @@ def _utc(epoch: float) -> dt.datetime:
 
 
 def _jsonable(value: Any) -> Any:
-    """Properties go to the store as JSON; timestamps become epoch seconds."""
-    return json.loads(
-        json.dumps(value, default=lambda v: v.timestamp() if isinstance(v, dt.datetime) else str(v))
-    )
+    """Properties go to the store as JSON; timestamps become epoch seconds. (A walk, not a
+    json.dumps/loads round trip: half the cost, and this runs for every finished job.)"""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return str(value)
 
 
 class StepStarter:

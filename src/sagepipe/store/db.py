@@ -120,7 +120,7 @@ class SqliteDatabase(Database):
         if readonly:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._readers, self._transaction, fn, "BEGIN")
-        result: T = await asyncio.wrap_future(self._writer.submit(fn))
+        result: T = await self._writer.submit_async(fn)
         return result
 
     async def run_point_read(self, fn: Callable[[Tx], T]) -> T:

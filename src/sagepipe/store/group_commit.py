@@ -4,21 +4,47 @@ queued up while the previous commit was on its way to disk goes into the next on
 Each caller's function runs inside its own SAVEPOINT, so one that raises is rolled back alone
 and the others still commit; all of them are acknowledged only after the shared COMMIT (one
 fsync) has returned. Serial semantics are kept: functions run one after another, each seeing
-the ones before it."""
+the ones before it.
+
+Callers on an event loop get their answers in one hop per batch and loop (one wake-up of the
+loop for the whole batch, not one per transaction)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from sagepipe.store.queries import Queries
 
-Work = tuple[Callable[[Any], Any], "Future[Any]"]
+# Who waits for a transaction: a thread (a concurrent Future) or a coroutine (an asyncio
+# Future, settled on its own loop).
+Waiter = Future[Any] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+Work = tuple[Callable[[Any], Any], Waiter]
 MAX_BATCH = 256
+
+
+def _claim(waiter: Waiter) -> bool:
+    """False if the waiter gave up before its transaction ran (it is then skipped)."""
+    if isinstance(waiter, Future):
+        return waiter.set_running_or_notify_cancel()
+    return not waiter[1].cancelled()
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in outcomes:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class GroupCommitWriter:
@@ -38,6 +64,13 @@ class GroupCommitWriter:
     def submit(self, fn: Callable[[Any], Any]) -> Future[Any]:
         future: Future[Any] = Future()
         self._queue.put((fn, future))
+        return future
+
+    def submit_async(self, fn: Callable[[Any], Any]) -> asyncio.Future[Any]:
+        """`submit` for a coroutine: a future of the running loop."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((fn, (loop, future)))
         return future
 
     def close(self) -> None:
@@ -64,9 +97,8 @@ class GroupCommitWriter:
             try:
                 conn = conn or self._connect()
             except Exception as error:  # e.g. the disk is gone: fail this batch, try again later
-                for _, future in batch:
-                    if future.set_running_or_notify_cancel():
-                        future.set_exception(error)
+                live = [waiter for _, waiter in batch if _claim(waiter)]
+                _answer(live, [(False, error)] * len(live))
                 continue
             self._commit(conn, batch)
         if conn is not None:
@@ -74,7 +106,7 @@ class GroupCommitWriter:
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Work]) -> None:
         cursor = conn.cursor()
-        live = [(fn, f) for fn, f in batch if f.set_running_or_notify_cancel()]
+        live = [(fn, waiter) for fn, waiter in batch if _claim(waiter)]
         outcomes: list[tuple[bool, Any]] = []
         try:
             cursor.execute("BEGIN IMMEDIATE")
@@ -90,11 +122,20 @@ class GroupCommitWriter:
         except BaseException as error:  # the batch as a whole failed: nobody's work is on disk
             if conn.in_transaction:
                 conn.rollback()
-            for _, future in live:
-                future.set_exception(error)
-            return
-        for (_, future), (ok, value) in zip(live, outcomes, strict=True):
+            outcomes = [(False, error)] * len(live)
+        _answer([waiter for _, waiter in live], outcomes)
+
+
+def _answer(waiters: list[Waiter], outcomes: list[tuple[bool, Any]]) -> None:
+    by_loop: defaultdict[asyncio.AbstractEventLoop, list[Any]] = defaultdict(list)
+    for waiter, (ok, value) in zip(waiters, outcomes, strict=True):
+        if isinstance(waiter, Future):
             if ok:
-                future.set_result(value)
+                waiter.set_result(value)
             else:
-                future.set_exception(value)
+                waiter.set_exception(value)
+        else:
+            by_loop[waiter[0]].append((waiter[1], ok, value))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_settle, settled)
