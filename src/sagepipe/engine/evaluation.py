@@ -4,7 +4,7 @@ recorded results of upstream steps."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sagepipe.domain.definition import Definition
@@ -13,6 +13,29 @@ from sagepipe.engine.records import ExecutionRecord, StepRecord
 
 def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _ExecutionVariables(Mapping[str, object]):
+    """Execution.* values; the two timestamps are formatted only when an expression reads
+    them (most steps never do, and formatting them is a fair part of starting a step)."""
+
+    def __init__(self, values: dict[str, object], times: dict[str, float]) -> None:
+        self._values, self._times = values, times
+
+    def __getitem__(self, name: str) -> object:
+        if name in self._times:
+            return _iso(self._times[name])
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values or name in self._times
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._values
+        yield from self._times
+
+    def __len__(self) -> int:
+        return len(self._values) + len(self._times)
 
 
 class StepContext:
@@ -27,16 +50,17 @@ class StepContext:
         self.parameters: Mapping[str, object] = execution.parameters
         self._steps = steps
         self.property_file_owner = definition.property_file_owner
-        self.execution_vars: Mapping[str, object] = {
-            "StartDateTime": _iso(execution.created),
-            "CurrentDateTime": _iso(now),
-            "PipelineName": execution.pipeline_name,
-            "PipelineArn": execution.pipeline_arn,
-            "PipelineExecutionId": execution.exec_id,
-            "PipelineExecutionArn": execution.arn,
-            "TrainingJobName": job_name or "",
-            "ProcessingJobName": job_name or "",
-        }
+        self.execution_vars: Mapping[str, object] = _ExecutionVariables(
+            {
+                "PipelineName": execution.pipeline_name,
+                "PipelineArn": execution.pipeline_arn,
+                "PipelineExecutionId": execution.exec_id,
+                "PipelineExecutionArn": execution.arn,
+                "TrainingJobName": job_name or "",
+                "ProcessingJobName": job_name or "",
+            },
+            {"StartDateTime": execution.created, "CurrentDateTime": now},
+        )
 
     def _succeeded(self, step: str) -> StepRecord | None:
         record = self._steps.get(step)
