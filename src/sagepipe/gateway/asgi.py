@@ -75,7 +75,7 @@ def decode_body(body: bytes) -> dict[str, Any]:
             "Send the JSON body encoded as UTF-8."
         ) from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         # The parser recursed past Python's limit: far deeper than we accept anyway.
         raise ValidationError(_TOO_DEEP) from None
@@ -105,6 +105,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+# One decoder for every request: json.loads with arguments builds a new one each call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _has_lone_surrogate(value: Any) -> bool:

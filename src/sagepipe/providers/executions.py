@@ -110,7 +110,7 @@ class ExecutionsProvider:
             definition = stored_definition(version["definition"])
             parameters = resolve_parameters(definition, pipeline_parameters)
             selected = selection(tx, ctx, pipeline["arn"], definition, selective_execution_config)
-            tx.one("lock_scope", scope=ctx.scope)
+            tx.lock_scope(ctx.scope)
             running_quota(tx, ctx, self.max_running)
             while True:
                 exec_id = arns.new_execution_id(ctx.now)

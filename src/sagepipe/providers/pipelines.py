@@ -61,7 +61,7 @@ class PipelinesProvider:
         arn = arns.pipeline_arn(ctx.region, ctx.account, pipeline_name)
 
         def effect(tx: Tx) -> dict[str, Any]:
-            tx.one("lock_scope", scope=ctx.scope)
+            tx.lock_scope(ctx.scope)
             count = tx.one("pipeline_count", account=ctx.account, region=ctx.region)
             if count and count["n"] >= self.max_pipelines:
                 raise ResourceLimitExceeded(

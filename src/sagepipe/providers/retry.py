@@ -57,7 +57,7 @@ class RetryProvider:
                 f"Pipeline execution '{row['arn']}' is outside the retry window: executions "
                 f"can be retried within {window:g} seconds of their start (--retry-window)."
             )
-        tx.one("lock_scope", scope=ctx.scope)
+        tx.lock_scope(ctx.scope)
         running_quota(tx, ctx, self.config.max_running_executions)
         cap = self.config.max_retries_per_execution
         if cap is not None and row["retry_count"] >= cap:

@@ -42,6 +42,13 @@ class Tx:
         self._cur.execute(self._queries.sql(query), params)
         return int(self._cur.rowcount)
 
+    def lock_scope(self, scope: str) -> None:
+        """Hold the account-and-region lock until the transaction ends: checks of a quota and
+        the insert they allow cannot interleave with another request's. SQLite needs no
+        statement for it: its one writer thread runs write transactions one at a time."""
+        if self._queries.dialect == "postgres":
+            self._cur.execute(self._queries.sql("lock_scope"), {"scope": scope})
+
     def many(self, query: str, rows: list[dict[str, Any]], /) -> None:
         if not rows:
             return

@@ -5,8 +5,7 @@
 SELECT 1 AS one
 
 -- name: lock_scope
-SELECT 1 AS locked
--- name: lock_scope@postgres
+-- PostgreSQL only (Tx.lock_scope): SQLite's writes are serial already.
 SELECT pg_advisory_xact_lock(hashtext(:scope)) IS NULL AS locked
 
 ------------------------------------------------------------------ request tokens
