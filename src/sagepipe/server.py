@@ -34,8 +34,8 @@ class _Server(uvicorn.Server):
 class _OneWritePerTick:
     """A connection's transport whose writes wait for the end of the loop's current round and
     go out as one. uvicorn writes a response's head and body separately, and each write is a
-    system call that, on loopback, also runs the client's side of TCP: under load the second
-    call was about a sixth of the loop thread's time."""
+    system call that, on loopback, also runs the client's side of TCP: under load the two
+    calls took about a sixth of the loop thread's time."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport

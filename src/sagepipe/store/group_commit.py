@@ -31,7 +31,9 @@ MAX_BATCH = 256
 
 
 def _claim(waiter: Waiter) -> bool:
-    """False if the waiter gave up before its transaction ran (it is then skipped)."""
+    """False if the waiter gave up before its transaction ran (it is then skipped). An asyncio
+    future's flag is read from this thread: a caller cancelled just after the read still has
+    its work committed, as a transaction already running always had."""
     if isinstance(waiter, Future):
         return waiter.set_running_or_notify_cancel()
     return not waiter[1].cancelled()
