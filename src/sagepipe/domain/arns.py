@@ -57,18 +57,22 @@ def random_uuid() -> str:
     return str(uuid.UUID(bytes=random_bytes(16), version=4))
 
 
+def base_digits(number: int, alphabet: str, length: int) -> str:
+    """The `length` lowest digits of `number` in base len(alphabet), lowest first."""
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, len(alphabet))
+        chars.append(alphabet[digit])
+    return "".join(chars)
+
+
 def random_chars(alphabet: str, length: int) -> str:
     """`length` characters drawn from `alphabet`, unguessable (callback tokens use this).
 
     Digits of a 64-bit-longer random number in base len(alphabet), so the bias is below
     2**-64."""
-    base = len(alphabet)
-    number = int.from_bytes(random_bytes((base**length).bit_length() // 8 + 9))
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, base)
-        chars.append(alphabet[digit])
-    return "".join(chars)
+    bits = (len(alphabet) ** length).bit_length()
+    return base_digits(int.from_bytes(random_bytes(bits // 8 + 9)), alphabet, length)
 
 
 def new_execution_id(now: float) -> str:
@@ -77,12 +81,8 @@ def new_execution_id(now: float) -> str:
     index keyed by an execution grows in one place instead of touching a random page per
     insert (most of the 15% a start's transaction saved on SQLite). Two starts in the
     same millisecond may draw the same id: the insert notices and draws again."""
-    millis = int(now * 1000) % len(_ALNUM) ** 7
-    stamp = []
-    for _ in range(7):
-        millis, digit = divmod(millis, len(_ALNUM))
-        stamp.append(_ALNUM[digit])
-    return "".join(reversed(stamp)) + random_chars(_ALNUM, 5)
+    stamp = base_digits(int(now * 1000), _ALNUM, 7)[::-1]  # highest digit first
+    return stamp + random_chars(_ALNUM, 5)
 
 
 def parse_pipeline_arn(arn: str) -> dict[str, str] | None:

@@ -12,7 +12,7 @@ import re
 import string
 from collections.abc import Mapping
 
-from sagepipe.domain.arns import random_chars
+from sagepipe.domain.arns import base_digits, random_chars
 
 # Step Type -> ARN resource type of the SageMaker resource one attempt creates. None: the step
 # runs, but its resource has no SageMaker ARN we mint (see resource_for for what it gets).
@@ -116,11 +116,7 @@ def derived_id(seed: str, length: int, *, upper: bool = False) -> str:
     cluster/step ids, EMR Serverless run ids, Athena query ids) follow from the job name."""
     digest = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
     chars = string.digits + (string.ascii_uppercase if upper else string.ascii_lowercase)
-    out = []
-    for _ in range(length):
-        digest, index = divmod(digest, 36)
-        out.append(chars[index])
-    return "".join(out)
+    return base_digits(digest, chars, length)
 
 
 def derived_uuid(seed: str) -> str:

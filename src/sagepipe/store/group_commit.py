@@ -39,14 +39,17 @@ def _claim(waiter: Waiter) -> bool:
     return not waiter[1].cancelled()
 
 
+def _deliver(future: Future[Any] | asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
     for future, ok, value in outcomes:
-        if future.cancelled():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+        if not future.cancelled():
+            _deliver(future, ok, value)
 
 
 class GroupCommitWriter:
@@ -132,10 +135,7 @@ def _answer(waiters: list[Waiter], outcomes: list[tuple[bool, Any]]) -> None:
     by_loop: defaultdict[asyncio.AbstractEventLoop, list[Any]] = defaultdict(list)
     for waiter, (ok, value) in zip(waiters, outcomes, strict=True):
         if isinstance(waiter, Future):
-            if ok:
-                waiter.set_result(value)
-            else:
-                waiter.set_exception(value)
+            _deliver(waiter, ok, value)
         else:
             by_loop[waiter[0]].append((waiter[1], ok, value))
     for loop, settled in by_loop.items():
