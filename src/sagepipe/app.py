@@ -78,9 +78,9 @@ def build(config: Config) -> Service:
         lock = _lock_sqlite(db.path)
     migrate(db)
     faults = SharedFaultRules(db)
-    engine = Engine(
-        db, SimulateRunner(faults), CallbackNotifier(config.sqs_endpoint_url), config.lease_seconds
-    )
+    # A callback message not sent within two lease periods counts as lost: any server resends it.
+    notifier = CallbackNotifier(db, config.sqs_endpoint_url, grace=2 * config.lease_seconds)
+    engine = Engine(db, SimulateRunner(faults), notifier, config.lease_seconds)
     retry = RetryProvider(db, engine, config)
     providers: list[object] = [
         PipelinesProvider(db, DefinitionSource(config.s3_endpoint_url), config.max_pipelines),

@@ -261,15 +261,12 @@ class Driver:
                 edited = batch.edit(record.name)
                 edited.status = "Stopping"
                 batch.put(edited, record.status, now)
-                batch.after_commit.append(self._callback_stop_notice(edited))
+                self.starter.post_callback_stop(batch, edited, now)
                 continue
             task = self.jobs.pop(record.name, None)
             if task is not None:
                 batch.after_commit.append(_canceller(task))
             self._stopped(batch, record.name, now)
-
-    def _callback_stop_notice(self, record: StepRecord) -> Callable[[], None]:
-        return lambda: self.starter.notify_callback_stop(record)
 
     def _maybe_finish(self, batch: Batch) -> None:
         if batch.index.active:

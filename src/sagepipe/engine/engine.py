@@ -52,11 +52,13 @@ class Engine:
             await self.drive(arn)
         if claimed:
             log.info("resumed %d running execution(s)", len(claimed))
+        self.notifier.resend_due()
         self._lease_task = asyncio.get_running_loop().create_task(self._lease_loop())
 
     async def stop(self) -> None:
         if self._lease_task:
             self._lease_task.cancel()
+        await self.notifier.close()
         for task in list(self.tasks.values()):
             task.cancel()
         for task in list(self.tasks.values()):
@@ -93,6 +95,7 @@ class Engine:
                 for arn in await self._owned_without_driver():
                     await self.drive(arn)
                 await self.runner.faults.refresh()
+                self.notifier.resend_due()
             except Exception:
                 log.exception("lease upkeep failed; trying again")
 

@@ -273,12 +273,13 @@ class StepStarter:
             )
         )  # fmt: skip
         queue = job["top"].get("SqsQueueUrl")
-        batch.after_commit.append(lambda: self.engine.notifier.send(queue, message))
+        self.engine.notifier.post(batch, queue, message, now)
 
-    def notify_callback_stop(self, record: StepRecord) -> None:
+    def post_callback_stop(self, batch: Batch, record: StepRecord, now: float) -> None:
         job = record.job or {}
         message = {"token": job.get("token"), "status": "Stopping"}
-        self.engine.notifier.send(job.get("top", {}).get("SqsQueueUrl"), message)
+        queue = job.get("top", {}).get("SqsQueueUrl")
+        self.engine.notifier.post(batch, queue, message, now)
 
     # ------------------------------------------------------------------ results
     def job_properties(self, name: str, job: dict[str, Any], now: float) -> dict[str, Any]:

@@ -308,7 +308,7 @@ class PipelinesProvider:
 
 
 def delete_pipeline_rows(tx: Tx, pipeline_arn: str) -> None:
-    for query in ("steps", "attempts", "manual_retries", "callbacks", "events"):
+    for query in ("steps", "attempts", "manual_retries", "outbox", "callbacks", "events"):
         tx.exec(f"pipeline_delete_{query}", pipeline_arn=pipeline_arn)
     tx.exec("executions_delete_for_pipeline", pipeline_arn=pipeline_arn)
     tx.exec("versions_delete", pipeline_arn=pipeline_arn)

@@ -209,6 +209,9 @@ DELETE FROM attempts WHERE execution_arn IN (SELECT arn FROM executions WHERE pi
 -- name: pipeline_delete_manual_retries
 DELETE FROM manual_retries WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
 
+-- name: pipeline_delete_outbox
+DELETE FROM callback_outbox WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
+
 -- name: pipeline_delete_callbacks
 DELETE FROM callbacks WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
 
@@ -287,6 +290,25 @@ WHERE execution_arn = :execution_arn AND name = :name AND attempt = :attempt
 INSERT INTO callbacks (token, account, region, execution_arn, step_name, attempt, status,
   message, created)
 VALUES (:token, :account, :region, :execution_arn, :step_name, :attempt, 'Waiting', :message, :now)
+
+-- name: outbox_insert
+INSERT INTO callback_outbox (token, kind, execution_arn, queue_url, message, attempts,
+  next_attempt)
+VALUES (:token, :kind, :execution_arn, :queue_url, :message, 0, :next_attempt)
+ON CONFLICT (token, kind) DO NOTHING
+
+-- name: outbox_due
+SELECT o.token, o.kind, o.queue_url, o.message, o.attempts, o.next_attempt,
+  c.status AS callback_status
+FROM callback_outbox o LEFT JOIN callbacks c ON c.token = o.token
+WHERE o.next_attempt <= :now ORDER BY o.next_attempt LIMIT :limit
+
+-- name: outbox_claim
+UPDATE callback_outbox SET attempts = attempts + 1, next_attempt = :next_attempt
+WHERE token = :token AND kind = :kind AND next_attempt = :seen
+
+-- name: outbox_delete
+DELETE FROM callback_outbox WHERE token = :token AND kind = :kind
 
 -- name: callback_answers
 SELECT token, step_name, attempt, status, result FROM callbacks
