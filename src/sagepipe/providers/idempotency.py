@@ -75,14 +75,17 @@ async def run_once(
     operation: str,
     token: str | None,
     effect: Callable[[Tx], dict[str, Any]],
+    *,
+    slow: bool = False,
 ) -> dict[str, Any]:
-    """Run `effect(tx)` in one transaction under the request's idempotency token."""
+    """Run `effect(tx)` in one transaction under the request's idempotency token (`slow`: as
+    `Database.run`)."""
 
     def transaction(tx: Tx) -> dict[str, Any]:
         return once(tx, ctx, operation, token, ctx.request, lambda: effect(tx))
 
     while True:
         try:
-            return await db.run(transaction)
+            return await db.run(transaction, slow=slow)
         except TokenRace:
             continue

@@ -193,7 +193,10 @@ class PipelinesProvider:
             delete_pipeline_rows(tx, row["arn"])
             return {"PipelineArn": row["arn"]}
 
-        return await run_once(self.db, ctx, "DeletePipeline", client_request_token, effect)
+        # Slow: the pipeline's executions, steps and events all go with it.
+        return await run_once(
+            self.db, ctx, "DeletePipeline", client_request_token, effect, slow=True
+        )
 
     async def list_pipelines(
         self,

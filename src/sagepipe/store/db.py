@@ -2,7 +2,8 @@
 function inside one transaction on a worker thread. Keeping transactions synchronous and short
 means no transaction is ever held open across an await (DESIGN habit 4).
 
-SQLite: one writer thread (SQLite serialises writers anyway) plus reader threads on WAL.
+SQLite: one write connection, its transactions group-committed from the event loop (SQLite
+serialises writers anyway), plus reader threads on WAL.
 PostgreSQL: a pool of connections, one worker thread each.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sagepipe.store.group_commit import GroupCommitWriter
+from sagepipe.store.group_commit import GroupCommit
 from sagepipe.store.queries import Queries
 
 T = TypeVar("T")
@@ -45,7 +46,7 @@ class Tx:
     def lock_scope(self, scope: str) -> None:
         """Hold the account-and-region lock until the transaction ends: checks of a quota and
         the insert they allow cannot interleave with another request's. SQLite needs no
-        statement for it: its one writer thread runs write transactions one at a time."""
+        statement for it: its one write connection runs write transactions one at a time."""
         if self._queries.dialect == "postgres":
             self._cur.execute(self._queries.sql("lock_scope"), {"scope": scope})
 
@@ -68,7 +69,9 @@ class Tx:
 class Database:
     dialect: str
 
-    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False) -> T:
+    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False, slow: bool = False) -> T:
+        """Run `fn(tx)` in one transaction. `slow`: it may take long (deleting everything a
+        pipeline ran), so it must not run where it would hold up other requests."""
         raise NotImplementedError
 
     async def run_point_read(self, fn: Callable[[Tx], T]) -> T:
@@ -92,7 +95,7 @@ class SqliteDatabase(Database):
         self._local = threading.local()
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self._writer = GroupCommitWriter(self.connect, self.queries, Tx)
+        self._writer = GroupCommit(self.connect, self.queries, Tx)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
 
     def connect(self) -> sqlite3.Connection:
@@ -123,11 +126,11 @@ class SqliteDatabase(Database):
         conn.commit()
         return result
 
-    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False) -> T:
+    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False, slow: bool = False) -> T:
         if readonly:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._readers, self._transaction, fn, "BEGIN")
-        result: T = await self._writer.submit_async(fn)
+        result: T = await self._writer.submit_async(fn, slow=slow)
         return result
 
     async def run_point_read(self, fn: Callable[[Tx], T]) -> T:
@@ -137,7 +140,7 @@ class SqliteDatabase(Database):
         return self._transaction(fn, "BEGIN")
 
     def run_sync(self, fn: Callable[[Tx], T]) -> T:
-        result: T = self._writer.submit(fn).result()
+        result: T = self._writer.submit(fn)
         return result
 
     def close(self) -> None:
@@ -185,8 +188,8 @@ class PostgresDatabase(Database):
                     raise
         raise AssertionError("unreachable")
 
-    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False) -> T:
-        loop = asyncio.get_running_loop()
+    async def run(self, fn: Callable[[Tx], T], *, readonly: bool = False, slow: bool = False) -> T:
+        loop = asyncio.get_running_loop()  # every transaction is on a pool thread already
         return await loop.run_in_executor(self._executor, self._transaction, fn)
 
     def run_sync(self, fn: Callable[[Tx], T]) -> T:

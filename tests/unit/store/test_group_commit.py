@@ -1,0 +1,130 @@
+"""Group commit on a real SQLite file: batching, isolation of a failing transaction, order,
+slow transactions off the loop, and callers that gave up."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sagepipe.store.group_commit import GroupCommit
+from sagepipe.store.queries import Queries
+
+
+@pytest.fixture
+def path(tmp_path: Any) -> Iterator[str]:
+    file = str(tmp_path / "g.db")
+    with sqlite3.connect(file) as conn:
+        conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, thread TEXT)")
+    yield file
+
+
+def writer(path: str) -> GroupCommit:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    # The functions get the raw cursor: these tests need no named queries.
+    return GroupCommit(connect, Queries("sqlite"), lambda cursor, queries: cursor)
+
+
+def stored(path: str) -> list[tuple[int, str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT n, thread FROM t ORDER BY n").fetchall()
+
+
+def insert(n: int) -> Any:
+    def fn(cursor: sqlite3.Cursor) -> int:
+        cursor.execute("INSERT INTO t VALUES (?, ?)", (n, threading.current_thread().name))
+        return n
+
+    return fn
+
+
+def test_one_round_is_one_batch_and_a_failing_transaction_is_rolled_back_alone(path):
+    commits: list[str] = []
+
+    async def main() -> list[Any]:
+        group = writer(path)
+        conn = group._connection()
+        conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+
+        def fails(cursor: sqlite3.Cursor) -> None:
+            cursor.execute("INSERT INTO t VALUES (100, 'x')")
+            raise ValueError("no")
+
+        futures = [group.submit_async(insert(1)), group.submit_async(fails)]
+        futures.append(group.submit_async(insert(2)))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        group.close()
+        return results
+
+    results = asyncio.run(main())
+    assert results[0] == 1 and results[2] == 2
+    assert isinstance(results[1], ValueError)
+    assert [n for n, _ in stored(path)] == [1, 2]  # 100 was rolled back, its neighbours kept
+    assert commits == ["COMMIT"]
+
+
+def test_functions_see_the_ones_before_them_and_run_on_the_loop_thread(path):
+    async def main() -> list[Any]:
+        group = writer(path)
+
+        def count(cursor: sqlite3.Cursor) -> int:
+            return int(cursor.execute("SELECT count(*) FROM t").fetchone()[0])
+
+        results = await asyncio.gather(
+            group.submit_async(insert(1)), group.submit_async(count), group.submit_async(insert(2))
+        )
+        later = await group.submit_async(count)
+        group.close()
+        return [*results, later]
+
+    assert asyncio.run(main()) == [1, 1, 2, 2]
+    assert {thread for _, thread in stored(path)} == {"MainThread"}
+
+
+def test_a_slow_transaction_runs_off_the_loop_in_its_turn(path):
+    async def main() -> None:
+        group = writer(path)
+        futures = [
+            group.submit_async(insert(1)),
+            group.submit_async(insert(2), slow=True),
+            group.submit_async(insert(3)),
+        ]
+        await asyncio.gather(*futures)
+        group.close()
+
+    asyncio.run(main())
+    rows = stored(path)
+    assert [n for n, _ in rows] == [1, 2, 3]
+    assert rows[0][1] == rows[2][1] == "MainThread"
+    assert rows[1][1].startswith("sqlite-commit")
+
+
+def test_a_caller_that_gave_up_before_its_turn_is_skipped(path):
+    async def main() -> None:
+        group = writer(path)
+        first = group.submit_async(insert(1), slow=True)  # keeps the connection busy
+        await asyncio.sleep(0)
+        abandoned = group.submit_async(insert(2))
+        abandoned.cancel()
+        await asyncio.gather(first, group.submit_async(insert(3)))
+        group.close()
+
+    asyncio.run(main())
+    assert [n for n, _ in stored(path)] == [1, 3]
+
+
+def test_callers_without_a_loop_commit_on_their_own_thread(path):
+    group = writer(path)
+    assert group.submit(insert(7)) == 7
+    with pytest.raises(sqlite3.IntegrityError):
+        group.submit(insert(7))
+    group.close()
+    assert stored(path) == [(7, "MainThread")]
