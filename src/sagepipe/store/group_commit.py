@@ -4,8 +4,8 @@ loop goes into one batch, and the batch is acknowledged after one COMMIT (one fs
 The batch's statements run on the loop's own thread; only the COMMIT, which waits for the
 disk, goes to a helper thread, and the loop serves other requests meanwhile. Running the
 statements on a separate writer thread instead costs a hand-over of the GIL around every
-statement (the sqlite3 module releases it for each one); measured on the Start benchmark,
-this arrangement answers 15-30% more requests per second. A transaction known to be long (a
+statement (the sqlite3 module releases it for each one); on the Start benchmark this
+arrangement answers about a sixth more requests per second (bench/README.md). A transaction known to be long (a
 whole pipeline's rows to delete) runs alone on the helper thread instead, so that it does not
 hold up the loop.
 
