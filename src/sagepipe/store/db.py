@@ -1,6 +1,7 @@
 """Database access: one async entry point, `Database.run(fn)`, that runs a small synchronous
-function inside one transaction on a worker thread. Keeping transactions synchronous and short
-means no transaction is ever held open across an await (DESIGN habit 4).
+function inside one transaction (on a worker thread; SQLite's writes on the event loop itself,
+see group_commit.py). Keeping transactions synchronous and short means no transaction is ever
+held open across an await (DESIGN habit 4).
 
 SQLite: one write connection, its transactions group-committed from the event loop (SQLite
 serialises writers anyway), plus reader threads on WAL.

@@ -5,9 +5,9 @@ The batch's statements run on the loop's own thread; only the COMMIT, which wait
 disk, goes to a helper thread, and the loop serves other requests meanwhile. Running the
 statements on a separate writer thread instead costs a hand-over of the GIL around every
 statement (the sqlite3 module releases it for each one); on the Start benchmark this
-arrangement answers about a sixth more requests per second (bench/README.md). A transaction known to be long (a
-whole pipeline's rows to delete) runs alone on the helper thread instead, so that it does not
-hold up the loop.
+arrangement answers about a sixth more requests per second (bench/README.md). A transaction
+known to be long (a whole pipeline's rows to delete) runs alone on the helper thread instead,
+so that it does not hold up the loop.
 
 Each caller's function runs inside its own SAVEPOINT, so one that raises is rolled back alone
 and the others still commit. Serial semantics are kept: functions run one after another, in
@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ class GroupCommit:
         # an event loop (`submit`) take it too.
         self._lock = threading.Lock()
         self._disk = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
-        self._pending: list[_Work] = []
+        self._pending: deque[_Work] = deque()
         self._scheduled = False
         self._busy = False  # a COMMIT or a slow transaction is on the helper thread
 
@@ -110,16 +111,16 @@ class GroupCommit:
         if self._busy:
             return
         while self._pending and self._pending[0].future.cancelled():
-            self._pending.pop(0)  # its caller gave up before it ran: skipped
+            self._pending.popleft()  # its caller gave up before it ran: skipped
         if not self._pending:
             return
         if self._pending[0].slow:
-            work = self._pending.pop(0)
-            self._on_helper(loop, [work], lambda: [self._alone(work.fn)], [])
+            work = self._pending.popleft()
+            self._on_helper(loop, [work], lambda: [self._alone(work.fn)])
             return
         batch: list[_Work] = []
         while self._pending and not self._pending[0].slow and len(batch) < MAX_BATCH:
-            work = self._pending.pop(0)
+            work = self._pending.popleft()
             if not work.future.cancelled():
                 batch.append(work)
         self._lock.acquire()
@@ -133,7 +134,7 @@ class GroupCommit:
             _settle(batch, [(False, error)] * len(batch))
             self._schedule(loop)
             return
-        self._on_helper(loop, batch, lambda: self._commit(conn), outcomes)
+        self._on_helper(loop, batch, lambda: self._commit(conn, outcomes))
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Work]) -> list[Outcome]:
         cursor = conn.cursor()
@@ -149,8 +150,9 @@ class GroupCommit:
             cursor.execute("RELEASE work")
         return outcomes
 
-    def _commit(self, conn: sqlite3.Connection) -> list[Outcome]:
-        """On the helper thread, with the lock taken by the loop."""
+    def _commit(self, conn: sqlite3.Connection, outcomes: list[Outcome]) -> list[Outcome]:
+        """On the helper thread, with the lock taken by the loop: the batch's outcomes hold
+        once this returns."""
         try:
             conn.execute("COMMIT")
         except BaseException:
@@ -158,7 +160,7 @@ class GroupCommit:
             raise
         finally:
             self._lock.release()
-        return []
+        return outcomes
 
     def _alone(self, fn: Callable[[Any], Any]) -> Outcome:
         """A slow transaction, on the helper thread."""
@@ -172,15 +174,14 @@ class GroupCommit:
         loop: asyncio.AbstractEventLoop,
         batch: list[_Work],
         job: Callable[[], list[Outcome]],
-        outcomes: list[Outcome],
     ) -> None:
-        """Run `job` on the helper thread; then settle the batch (with `outcomes`, or what the
-        job returns) on the loop and start the next one."""
+        """Run `job` on the helper thread; then settle the batch with the outcomes it returns
+        (or its exception, for all) on the loop, and start the next batch."""
         self._busy = True
 
         def finished(done: Future[list[Outcome]]) -> None:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(self._finished, loop, batch, done, outcomes)
+                loop.call_soon_threadsafe(self._finished, loop, batch, done)
 
         self._disk.submit(job).add_done_callback(finished)
 
@@ -189,12 +190,10 @@ class GroupCommit:
         loop: asyncio.AbstractEventLoop,
         batch: list[_Work],
         done: Future[list[Outcome]],
-        outcomes: list[Outcome],
     ) -> None:
         self._busy = False
         error = done.exception()
-        results = [(False, error)] * len(batch) if error is not None else done.result() or outcomes
-        _settle(batch, results)
+        _settle(batch, [(False, error)] * len(batch) if error is not None else done.result())
         self._schedule(loop)
 
 

@@ -128,3 +128,30 @@ def test_callers_without_a_loop_commit_on_their_own_thread(path):
         group.submit(insert(7))
     group.close()
     assert stored(path) == [(7, "MainThread")]
+
+
+def test_a_batch_whose_commit_fails_answers_every_caller_and_the_next_batch_runs(path):
+    with sqlite3.connect(path) as conn:  # a foreign key checked only at COMMIT
+        conn.execute(
+            "CREATE TABLE child (parent INTEGER REFERENCES t (n) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    def orphan(cursor: sqlite3.Cursor) -> str:
+        cursor.execute("INSERT INTO child VALUES (99)")
+        return "ran"
+
+    async def main() -> list[Any]:
+        group = writer(path)
+        group._connection().execute("PRAGMA foreign_keys=ON")
+        failed = await asyncio.gather(
+            group.submit_async(insert(1)), group.submit_async(orphan), return_exceptions=True
+        )
+        after = await group.submit_async(insert(2))
+        group.close()
+        return [*failed, after]
+
+    first, second, after = asyncio.run(main())
+    assert isinstance(first, sqlite3.IntegrityError)
+    assert isinstance(second, sqlite3.IntegrityError)
+    assert after == 2
+    assert [n for n, _ in stored(path)] == [2]
