@@ -7,7 +7,8 @@ statements on a separate writer thread instead costs a hand-over of the GIL arou
 statement (the sqlite3 module releases it for each one); on the Start benchmark this
 arrangement answers about a sixth more requests per second (bench/README.md). A transaction
 known to be long (a whole pipeline's rows to delete) runs alone on the helper thread instead,
-so that it does not hold up the loop.
+so that it does not hold up the loop. Nor does the loop ever wait for the file's write lock:
+if another process holds it, the batch waits for it on the helper thread.
 
 Each caller's function runs inside its own SAVEPOINT, so one that raises is rolled back alone
 and the others still commit. Serial semantics are kept: functions run one after another, in
@@ -29,6 +30,7 @@ from typing import Any
 from sagepipe.store.queries import Queries
 
 MAX_BATCH = 256
+LOCK_WAIT_MS = 10000  # how long a write waits for another process's write lock on the file
 
 
 @dataclass
@@ -74,7 +76,7 @@ class GroupCommit:
         with self._lock:
             conn = self._connection()
             cursor = conn.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
+            _begin(cursor, wait=True)
             try:
                 result = fn(self._make_tx(cursor, self._queries))
                 cursor.execute("COMMIT")
@@ -97,7 +99,9 @@ class GroupCommit:
     # ------------------------------------------------------------------ batches
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = self._connect()
+            conn = self._connect()
+            conn.execute("PRAGMA busy_timeout=0")  # waits for locks are asked for: `_begin`
+            self._conn = conn
         return self._conn
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -126,6 +130,14 @@ class GroupCommit:
         self._lock.acquire()
         try:
             conn = self._connection()
+            try:
+                _begin(conn.cursor(), wait=False)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # any SQLITE_BUSY_*
+                    raise
+                self._lock.release()  # another process writes: wait for it off the loop
+                self._on_helper(loop, batch, lambda: self._run_waiting(batch))
+                return
             outcomes = self._run_batch(conn, batch)
         except BaseException as error:  # the batch as a whole failed: nobody's work is on disk
             if self._conn is not None:
@@ -137,9 +149,9 @@ class GroupCommit:
         self._on_helper(loop, batch, lambda: self._commit(conn, outcomes))
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Work]) -> list[Outcome]:
+        """The batch's functions, in the transaction begun already."""
         cursor = conn.cursor()
         outcomes: list[Outcome] = []
-        cursor.execute("BEGIN IMMEDIATE")
         for work in batch:
             cursor.execute("SAVEPOINT work")
             try:
@@ -161,6 +173,19 @@ class GroupCommit:
         finally:
             self._lock.release()
         return outcomes
+
+    def _run_waiting(self, batch: list[_Work]) -> list[Outcome]:
+        """The whole batch on the helper thread, once the file's write lock is free."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                _begin(conn.cursor(), wait=True)
+                outcomes = self._run_batch(conn, batch)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            return outcomes
 
     def _alone(self, fn: Callable[[Any], Any]) -> Outcome:
         """A slow transaction, on the helper thread."""
@@ -195,6 +220,19 @@ class GroupCommit:
         error = done.exception()
         _settle(batch, [(False, error)] * len(batch) if error is not None else done.result())
         self._schedule(loop)
+
+
+def _begin(cursor: sqlite3.Cursor, *, wait: bool) -> None:
+    """BEGIN IMMEDIATE; without `wait`, SQLITE_BUSY at once if another process holds the
+    file's write lock."""
+    if not wait:
+        cursor.execute("BEGIN IMMEDIATE")
+        return
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    finally:
+        cursor.execute("PRAGMA busy_timeout=0")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

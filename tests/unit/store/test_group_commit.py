@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,15 +20,14 @@ from sagepipe.store.queries import Queries
 def path(tmp_path: Any) -> Iterator[str]:
     file = str(tmp_path / "g.db")
     with sqlite3.connect(file) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")  # as the service's database always is
         conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, thread TEXT)")
     yield file
 
 
 def writer(path: str) -> GroupCommit:
     def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        return conn
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
     # The functions get the raw cursor: these tests need no named queries.
     return GroupCommit(connect, Queries("sqlite"), lambda cursor, queries: cursor)
@@ -155,3 +155,27 @@ def test_a_batch_whose_commit_fails_answers_every_caller_and_the_next_batch_runs
     assert isinstance(second, sqlite3.IntegrityError)
     assert after == 2
     assert [n for n, _ in stored(path)] == [2]
+
+
+def test_while_another_process_holds_the_write_lock_the_loop_keeps_running(path):
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # what another process writing to the file does
+
+    async def main() -> tuple[float, bool, int]:
+        group = writer(path)
+        waiting = group.submit_async(insert(1))
+        t0 = time.perf_counter()
+        await asyncio.sleep(0.2)  # the loop turns while the write waits for the lock
+        slept = time.perf_counter() - t0
+        done_while_locked = waiting.done()
+        other.rollback()
+        result = await waiting
+        group.close()
+        return slept, done_while_locked, result
+
+    slept, done_while_locked, result = asyncio.run(main())
+    assert slept < 1.0
+    assert not done_while_locked
+    assert result == 1
+    assert stored(path)[0][0] == 1 and stored(path)[0][1].startswith("sqlite-commit")
+    other.close()
