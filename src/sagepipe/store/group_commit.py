@@ -25,10 +25,11 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sagepipe.store.queries import Queries
 
+T = TypeVar("T")
 MAX_BATCH = 256
 LOCK_WAIT_MS = 10000  # how long a write waits for another process's write lock on the file
 
@@ -73,17 +74,9 @@ class GroupCommit:
 
     def submit(self, fn: Callable[[Any], Any]) -> Any:
         """Run `fn(tx)` in its own committed transaction on the calling thread (no loop)."""
-        with self._lock:
-            conn = self._connection()
-            cursor = conn.cursor()
-            _begin(cursor, wait=True)
-            try:
-                result = fn(self._make_tx(cursor, self._queries))
-                cursor.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-            return result
+        return self._waiting_transaction(
+            lambda conn: fn(self._make_tx(conn.cursor(), self._queries))
+        )
 
     def close(self) -> None:
         self._disk.shutdown(wait=True)
@@ -100,7 +93,7 @@ class GroupCommit:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = self._connect()
-            conn.execute("PRAGMA busy_timeout=0")  # waits for locks are asked for: `_begin`
+            conn.execute("PRAGMA busy_timeout=0")  # waits are asked for: _waiting_transaction
             self._conn = conn
         return self._conn
 
@@ -131,7 +124,7 @@ class GroupCommit:
         try:
             conn = self._connection()
             try:
-                _begin(conn.cursor(), wait=False)
+                conn.execute("BEGIN IMMEDIATE")  # busy_timeout 0: never waits here
             except sqlite3.OperationalError as error:
                 if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # any SQLITE_BUSY_*
                     raise
@@ -176,16 +169,25 @@ class GroupCommit:
 
     def _run_waiting(self, batch: list[_Work]) -> list[Outcome]:
         """The whole batch on the helper thread, once the file's write lock is free."""
+        return self._waiting_transaction(lambda conn: self._run_batch(conn, batch))
+
+    def _waiting_transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """`body(conn)` in one committed transaction, off the loop: waits up to LOCK_WAIT_MS
+        for another process's write lock."""
         with self._lock:
             conn = self._connection()
             try:
-                _begin(conn.cursor(), wait=True)
-                outcomes = self._run_batch(conn, batch)
+                conn.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                finally:
+                    conn.execute("PRAGMA busy_timeout=0")
+                result = body(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
                 raise
-            return outcomes
+            return result
 
     def _alone(self, fn: Callable[[Any], Any]) -> Outcome:
         """A slow transaction, on the helper thread."""
@@ -220,19 +222,6 @@ class GroupCommit:
         error = done.exception()
         _settle(batch, [(False, error)] * len(batch) if error is not None else done.result())
         self._schedule(loop)
-
-
-def _begin(cursor: sqlite3.Cursor, *, wait: bool) -> None:
-    """BEGIN IMMEDIATE; without `wait`, SQLITE_BUSY at once if another process holds the
-    file's write lock."""
-    if not wait:
-        cursor.execute("BEGIN IMMEDIATE")
-        return
-    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
-    try:
-        cursor.execute("BEGIN IMMEDIATE")
-    finally:
-        cursor.execute("PRAGMA busy_timeout=0")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
