@@ -129,6 +129,8 @@ def _rows(
     ids: list[str],
     first_created: float,
 ) -> dict[str, Any]:
+    from sagepipe.engine.records import event_row
+
     out: dict[str, Any] = {"arns": [], "executions": [], "fences": [], "steps": [], "attempts": [], "events": []}  # fmt: skip
     for i, exec_id in enumerate(ids):
         arn = f"{pipeline_arn}/execution/{exec_id}"
@@ -144,28 +146,27 @@ def _rows(
             {"arn": arn, "epoch": 1, "status": "Executing", "new_status": "Succeeded",
              "now": execution["modified"] + shift}
         )  # fmt: skip
-        events = [(None, None, None, "Executing", created)]
+        ran: list[list[Any]] = []  # the engine's transitions, after the start's own
         for step in steps:
             out["steps"].append(
                 dict(step, execution_arn=arn, first_start=step["first_start"] + shift,
                      started=step["started"] + shift, ended=step["ended"] + shift)
             )  # fmt: skip
-            events += [
-                (step["name"], 1, None, "Starting", step["started"] + shift),
-                (step["name"], 1, "Starting", "Executing", step["started"] + shift),
-                (step["name"], 1, "Executing", "Succeeded", step["ended"] + shift),
+            ran += [
+                [step["name"], 1, None, "Starting", step["started"] + shift],
+                [step["name"], 1, "Starting", "Executing", step["started"] + shift],
+                [step["name"], 1, "Executing", "Succeeded", step["ended"] + shift],
             ]
         for attempt in attempts:
             out["attempts"].append(
                 dict(attempt, execution_arn=arn, started=attempt["started"] + shift,
                      ended=attempt["ended"] + shift)
             )  # fmt: skip
-        events.append((None, None, "Executing", "Succeeded", execution["modified"] + shift))
+        ran.append([None, None, "Executing", "Succeeded", execution["modified"] + shift])
         out["events"] += [
-            {"execution_arn": arn, "step_name": s, "attempt": a, "from_status": f,
-             "to_status": t, "now": at}
-            for s, a, f, t, at in events
-        ]  # fmt: skip
+            event_row(arn, [[None, None, None, "Executing", created]]),
+            event_row(arn, ran),
+        ]
     return out
 
 

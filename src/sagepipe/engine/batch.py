@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from sagepipe.engine import states
-from sagepipe.engine.records import StepRecord
+from sagepipe.engine.records import StepRecord, Transition
 from sagepipe.engine.states import ACTIVE_STEP
 
 
@@ -63,7 +63,7 @@ class Batch:
     current_retry: int
     dependents: Mapping[str, list[str]]
     pending: dict[str, StepRecord] = dataclasses.field(default_factory=dict)
-    events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    events: list[Transition] = dataclasses.field(default_factory=list)
     attempts_new: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     attempts_end: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     statements: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
@@ -98,15 +98,7 @@ class Batch:
             # Its dependents may be able to start now.
             self.index.frontier.update(self.dependents.get(record.name, ()))
             self.ended_now.add(record.name)
-        self.events.append(
-            {
-                "step_name": record.name,
-                "attempt": record.attempt_count,
-                "from_status": from_status,
-                "to_status": record.status,
-                "now": now,
-            }
-        )
+        self.events.append([record.name, record.attempt_count, from_status, record.status, now])
 
     def running_count(self) -> int:
         """Steps holding a parallelism slot; one waiting out a retry back-off does not."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from sagepipe.domain.definition import Definition
 from sagepipe.engine.records import ExecutionRecord, StepRecord
+from sagepipe.engine.step_properties import properties_of
 
 
 def _iso(epoch: float) -> str:
@@ -48,6 +49,7 @@ class StepContext:
         job_name: str | None = None,
     ) -> None:
         self.parameters: Mapping[str, object] = execution.parameters
+        self._execution = execution
         self._steps = steps
         self.property_file_owner = definition.property_file_owner
         self.execution_vars: Mapping[str, object] = _ExecutionVariables(
@@ -68,7 +70,7 @@ class StepContext:
 
     def step_properties(self, step: str) -> Mapping[str, Any] | None:
         record = self._succeeded(step)
-        return record.properties if record else None
+        return properties_of(record, self._execution) if record else None
 
     def step_outcome(self, step: str) -> bool | None:
         record = self._succeeded(step)

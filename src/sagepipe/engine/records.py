@@ -6,9 +6,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+# One status change: [step name (None: the execution itself), attempt, from, to, at].
+Transition = list[Any]
+
 
 def _json(text: str | None) -> Any:
     return json.loads(text) if text else None
+
+
+def event_row(execution_arn: str, transitions: list[Transition]) -> dict[str, Any]:
+    """The `event_insert` row for the transitions one transaction commits, in order."""
+    return {"execution_arn": execution_arn, "transitions": json.dumps(transitions)}
 
 
 @dataclass
@@ -32,6 +40,14 @@ class StepRecord:
     selective_source: str | None = None
     job: dict[str, Any] | None = None
     stop_requested: bool = field(default=False, compare=False)
+    _job_text: tuple[dict[str, Any], str] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
+    # Properties built from the job (engine/step_properties.py), with the job and end they
+    # were built from.
+    built_properties: tuple[dict[str, Any], float, dict[str, Any]] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StepRecord:
@@ -56,6 +72,15 @@ class StepRecord:
             job=_json(row["job"]),
         )
 
+    def job_text(self) -> str | None:
+        """The job as JSON, encoded once: a job is never changed after its step starts, and
+        both the step's row and the attempt's row store it."""
+        if self.job is None:
+            return None
+        if self._job_text is None or self._job_text[0] is not self.job:
+            self._job_text = (self.job, json.dumps(self.job))
+        return self._job_text[1]
+
     def to_row(self, execution_arn: str) -> dict[str, Any]:
         return {
             "execution_arn": execution_arn,
@@ -76,7 +101,7 @@ class StepRecord:
             "outcome": None if self.outcome is None else int(self.outcome),
             "cache_source": self.cache_source,
             "selective_source": self.selective_source,
-            "job": json.dumps(self.job) if self.job is not None else None,
+            "job": self.job_text(),
         }
 
 

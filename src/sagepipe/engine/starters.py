@@ -6,7 +6,6 @@ so a restart re-attaches to it instead of starting it again."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
@@ -18,9 +17,9 @@ from sagepipe.engine import readiness
 from sagepipe.engine.batch import Batch
 from sagepipe.engine.evaluation import StepContext
 from sagepipe.engine.records import StepRecord
+from sagepipe.engine.step_properties import properties_of
 from sagepipe.runners import jobs
-from sagepipe.runners.metadata import step_metadata
-from sagepipe.runners.properties import default_outputs, simulated_properties
+from sagepipe.runners.metadata import ARN_MEMBERS, step_metadata
 
 # Steps one tick may start before it commits and lets the server answer requests.
 STARTS_PER_TICK = 200
@@ -28,24 +27,6 @@ STARTS_PER_TICK = 200
 if TYPE_CHECKING:
     from sagepipe.engine.driver import Driver
     from sagepipe.engine.engine import Engine
-
-
-def _utc(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-def _jsonable(value: Any) -> Any:
-    """Properties go to the store as JSON; timestamps become epoch seconds. (A walk, not a
-    json.dumps/loads round trip: half the cost, and this runs for every finished job.)"""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    return str(value)
 
 
 class StepStarter:
@@ -136,10 +117,7 @@ class StepStarter:
         if same_run:
             record.status = "Executing"  # an automatic retry: the step never left Executing
             batch.keep(record)
-            batch.events.append(
-                {"step_name": spec.name, "attempt": record.attempt_count,
-                 "from_status": "Executing", "to_status": "Executing", "now": now}
-            )  # fmt: skip
+            batch.events.append([spec.name, record.attempt_count, "Executing", "Executing", now])
         else:
             batch.put(record, previous.status if previous else None, now)
         return record
@@ -158,7 +136,7 @@ class StepStarter:
                 "started": now,
                 "ended": None,
                 "failure_reason": None,
-                "job": json.dumps(record.job) if record.job else None,
+                "job": record.job_text() if record.job else None,
                 "metadata": json.dumps(record.metadata) if record.metadata else None,
             }
         )
@@ -282,24 +260,14 @@ class StepStarter:
         self.engine.notifier.post(batch, queue, message, now)
 
     # ------------------------------------------------------------------ results
-    def job_properties(self, name: str, job: dict[str, Any], now: float) -> dict[str, Any]:
-        spec = self.driver.definition.steps[name]
-        outputs = job.get("outputs")
-        if spec.type in ("Lambda", "Callback") and outputs is None:
-            outputs = default_outputs(job["top"].get("OutputParameters") or [])
-        execution = self.driver.execution
-        properties = simulated_properties(
-            spec.type, job["arguments"], job["name"], job["arn"], outputs=outputs,
-            started=_utc(job["started"]), ended=_utc(now), step=job["top"],
-            region=execution.region, account=execution.account,
-        )  # fmt: skip
-        return dict(_jsonable(properties))
-
     def final_metadata(
         self, record: StepRecord, outputs: list[dict[str, Any]] | None
     ) -> dict[str, Any] | None:
         job = record.job or {}
-        properties = record.properties or {}
+        if record.step_type in ARN_MEMBERS:
+            properties = {}  # their metadata is the job's ARN alone: no need to build them
+        else:
+            properties = properties_of(record, self.driver.execution) or {}
         extra: dict[str, Any] = {}
         if job.get("token"):
             extra["callback_token"] = job["token"]
@@ -347,7 +315,8 @@ class StepStarter:
             (
                 "cache_put",
                 {"pipeline_arn": self.driver.execution.pipeline_arn, "cache_key": key,
-                 "step_name": record.name, "properties": json.dumps(record.properties),
+                 "step_name": record.name,
+                 "properties": json.dumps(properties_of(record, self.driver.execution)),
                  "metadata": json.dumps(record.metadata) if record.metadata else None,
                  "job": json.dumps(record.job)},
             )

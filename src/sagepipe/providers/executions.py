@@ -19,7 +19,7 @@ from sagepipe.domain.pagination import (
     page_size,
     query_fingerprint,
 )
-from sagepipe.engine.records import ExecutionRecord
+from sagepipe.engine.records import ExecutionRecord, event_row
 from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.idempotency import run_once
@@ -128,10 +128,7 @@ class ExecutionsProvider:
                 )  # fmt: skip
                 if inserted:
                     break
-            tx.exec(
-                "event_insert", execution_arn=arn, step_name=None, attempt=None,
-                from_status=None, to_status="Executing", now=ctx.now,
-            )  # fmt: skip
+            tx.exec("event_insert", **event_row(arn, [[None, None, None, "Executing", ctx.now]]))
             if selected is not None and selective_execution_config:
                 reuse_unselected(tx, arn, definition, selected, selective_execution_config)
             tx.exec("pipeline_touch_run", arn=pipeline["arn"], now=ctx.now)
@@ -235,10 +232,8 @@ class ExecutionsProvider:
             row = find_execution(tx, ctx, pipeline_execution_arn, "execution_summary")
             if not tx.exec("execution_request_stop", arn=row["arn"], now=ctx.now, user=ctx.user):
                 raise ValidationError("Only pipelines with 'Executing' status can be stopped")
-            tx.exec(
-                "event_insert", execution_arn=row["arn"], step_name=None, attempt=None,
-                from_status="Executing", to_status="Stopping", now=ctx.now,
-            )  # fmt: skip
+            stopping = [None, None, "Executing", "Stopping", ctx.now]
+            tx.exec("event_insert", **event_row(row["arn"], [stopping]))
             return {"PipelineExecutionArn": row["arn"]}
 
         result = await run_once(self.db, ctx, "StopPipelineExecution", client_request_token, effect)

@@ -10,8 +10,12 @@ from importlib import resources
 from sagepipe.store.db import Database, PostgresDatabase, SqliteDatabase
 
 _TYPES = {
-    "sqlite": {"serial_pk": "INTEGER PRIMARY KEY", "real": "REAL"},
-    "postgres": {"serial_pk": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION"},
+    "sqlite": {"serial_pk": "INTEGER PRIMARY KEY", "real": "REAL", "json_array": "json_array"},
+    "postgres": {
+        "serial_pk": "BIGSERIAL PRIMARY KEY",
+        "real": "DOUBLE PRECISION",
+        "json_array": "json_build_array",
+    },
 }
 
 

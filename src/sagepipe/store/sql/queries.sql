@@ -216,7 +216,7 @@ DELETE FROM callback_outbox WHERE execution_arn IN (SELECT arn FROM executions W
 DELETE FROM callbacks WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
 
 -- name: pipeline_delete_events
-DELETE FROM events WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
+DELETE FROM execution_events WHERE execution_arn IN (SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn)
 
 -- name: step_cache_delete
 DELETE FROM step_cache WHERE pipeline_arn = :pipeline_arn
@@ -225,8 +225,7 @@ DELETE FROM step_cache WHERE pipeline_arn = :pipeline_arn
 SELECT arn FROM executions WHERE pipeline_arn = :pipeline_arn
 
 -- name: event_insert
-INSERT INTO events (execution_arn, step_name, attempt, from_status, to_status, at)
-VALUES (:execution_arn, :step_name, :attempt, :from_status, :to_status, :now)
+INSERT INTO execution_events (execution_arn, transitions) VALUES (:execution_arn, :transitions)
 
 ------------------------------------------------------------------ engine
 -- name: execution_driver_state

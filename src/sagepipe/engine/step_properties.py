@@ -1,0 +1,60 @@
+"""A succeeded step's properties: what `Steps.<name>.<Property>` expressions read (SPEC §7).
+
+A simulated job's properties are its Describe* response, and that follows from what the step's
+row already holds: the job (resolved arguments, name, ARN, start, outputs) and the step's end.
+So they are built when something first reads them (an expression, the step's metadata, the
+step cache) and never stored: most steps' properties are never read, and building, encoding
+and storing them was about a tenth of the work of running a one-step pipeline. Properties that
+do not follow from the job (a Condition's outcome, a Callback's answer, a cache hit's copy, or
+rows written before this) are set on the record and stored with it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sagepipe.engine.records import ExecutionRecord, StepRecord
+from sagepipe.runners.properties import default_outputs, simulated_properties
+
+
+def properties_of(record: StepRecord, execution: ExecutionRecord) -> dict[str, Any] | None:
+    """The step's properties, or None while it has none (not succeeded, or no job)."""
+    if record.properties is not None:
+        return record.properties
+    job = record.job
+    if record.status != "Succeeded" or record.ended is None or not job:
+        return None
+    if job.get("kind") not in ("job", "lambda"):
+        return None
+    built = record.built_properties
+    if built is not None and built[0] is job and built[1] == record.ended:
+        return built[2]
+    outputs = job.get("outputs")
+    if record.step_type == "Lambda" and outputs is None:
+        outputs = default_outputs(job["top"].get("OutputParameters") or [])
+    properties = simulated_properties(
+        record.step_type, job["arguments"], job["name"], job["arn"], outputs=outputs,
+        started=_utc(job["started"]), ended=_utc(record.ended), step=job["top"],
+        region=execution.region, account=execution.account,
+    )  # fmt: skip
+    value: dict[str, Any] = _jsonable(properties)
+    record.built_properties = (job, record.ended, value)
+    return value
+
+
+def _utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def _jsonable(value: Any) -> Any:
+    """Properties as JSON would give them back: timestamps become epoch seconds, so a value
+    reads the same whether it was built now or stored (a cache entry) and loaded."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return str(value)
