@@ -19,6 +19,13 @@ def event_row(execution_arn: str, transitions: list[Transition]) -> dict[str, An
     return {"execution_arn": execution_arn, "transitions": json.dumps(transitions)}
 
 
+def execution_event_row(
+    execution_arn: str, from_status: str | None, to_status: str, at: float
+) -> dict[str, Any]:
+    """The `event_insert` row of a request that changes only the execution's own status."""
+    return event_row(execution_arn, [[None, None, from_status, to_status, at]])
+
+
 @dataclass
 class StepRecord:
     name: str

@@ -19,7 +19,7 @@ from sagepipe.domain.pagination import (
     page_size,
     query_fingerprint,
 )
-from sagepipe.engine.records import ExecutionRecord, event_row
+from sagepipe.engine.records import ExecutionRecord, execution_event_row
 from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.idempotency import run_once
@@ -128,7 +128,7 @@ class ExecutionsProvider:
                 )  # fmt: skip
                 if inserted:
                     break
-            tx.exec("event_insert", **event_row(arn, [[None, None, None, "Executing", ctx.now]]))
+            tx.exec("event_insert", **execution_event_row(arn, None, "Executing", ctx.now))
             if selected is not None and selective_execution_config:
                 reuse_unselected(tx, arn, definition, selected, selective_execution_config)
             tx.exec("pipeline_touch_run", arn=pipeline["arn"], now=ctx.now)
@@ -232,8 +232,9 @@ class ExecutionsProvider:
             row = find_execution(tx, ctx, pipeline_execution_arn, "execution_summary")
             if not tx.exec("execution_request_stop", arn=row["arn"], now=ctx.now, user=ctx.user):
                 raise ValidationError("Only pipelines with 'Executing' status can be stopped")
-            stopping = [None, None, "Executing", "Stopping", ctx.now]
-            tx.exec("event_insert", **event_row(row["arn"], [stopping]))
+            tx.exec(
+                "event_insert", **execution_event_row(row["arn"], "Executing", "Stopping", ctx.now)
+            )
             return {"PipelineExecutionArn": row["arn"]}
 
         result = await run_once(self.db, ctx, "StopPipelineExecution", client_request_token, effect)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sagepipe.config import Config
 from sagepipe.domain.definition import stored_definition
 from sagepipe.engine import readiness
-from sagepipe.engine.records import StepRecord, event_row
+from sagepipe.engine.records import StepRecord, execution_event_row
 from sagepipe.engine.states import RETRYABLE_EXECUTION
 from sagepipe.errors import ConflictError, ResourceLimitExceeded, ResourceNotFound, ServiceError
 from sagepipe.providers import idempotency
@@ -106,8 +106,8 @@ class RetryProvider:
                 "manual_retry_insert", execution_arn=row["arn"], retry_no=row["retry_count"] + 1,
                 token=client_request_token, parallelism=parallelism, now=ctx.now,
             )  # fmt: skip
-            retried_event = [None, None, row["status"], "Executing", ctx.now]
-            tx.exec("event_insert", **event_row(row["arn"], [retried_event]))
+            event = execution_event_row(row["arn"], row["status"], "Executing", ctx.now)
+            tx.exec("event_insert", **event)
             response = {"PipelineExecutionArn": row["arn"]}
             tx.exec("token_set_response", **keys, response=json.dumps(response))
             retried.append(row["arn"])
