@@ -10,7 +10,7 @@ from typing import IO
 from sagepipe.config import Config
 from sagepipe.engine.engine import Engine
 from sagepipe.engine.notifier import CallbackNotifier
-from sagepipe.gateway.asgi import AwsJsonApp
+from sagepipe.gateway.awsjson import AwsJsonApp
 from sagepipe.gateway.extension import ExtensionApi
 from sagepipe.gateway.operations import IN_SCOPE, bind
 from sagepipe.protocol.validate import warm_up

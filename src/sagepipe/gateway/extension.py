@@ -9,7 +9,7 @@ from typing import Any
 from sagepipe import __version__
 from sagepipe.engine.engine import Engine
 from sagepipe.errors import ResourceNotFound, SerializationError, UnknownOperation
-from sagepipe.gateway.asgi import Request, Response
+from sagepipe.gateway.awsjson import Request, Response
 from sagepipe.providers.history import HistoryProvider
 from sagepipe.providers.retry import RetryProvider
 from sagepipe.runners.faults import SharedFaultRules, parse_rules

@@ -1,5 +1,6 @@
-"""The HTTP edge: an ASGI app speaking awsJson1.1 (SPEC §1). The request lifecycle is the
-list of steps in `AwsJsonApp.handle`; everything it calls is small and testable alone."""
+"""The AWS JSON 1.1 app (SPEC §1): one HTTP request in, one response out (gateway/http.py
+carries them). The request lifecycle is the list of steps in `AwsJsonApp.handle`; everything
+it calls is small and testable alone."""
 
 from __future__ import annotations
 
@@ -29,21 +30,18 @@ from sagepipe.protocol.validate import validate_input
 from sagepipe.providers.context import RequestContext
 
 log = logging.getLogger("sagepipe.gateway")
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 JSON_TYPE = b"application/x-amz-json-1.1"
 MAX_JSON_DEPTH = 64
 
 
 class Request:
-    def __init__(self, scope: Scope, body: bytes) -> None:
-        self.method: str = scope["method"]
-        self.path: str = scope["path"]
-        self.query: bytes = scope.get("query_string", b"")
-        self.headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-        }
+    def __init__(
+        self, method: str, path: str, query: bytes, headers: dict[str, str], body: bytes
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers  # names in lower case
         self.body = body
 
 
@@ -197,25 +195,21 @@ class AwsJsonApp:
         self.accounts = accounts
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+    async def respond(self, request: Request) -> Response:
+        """The response to `request`, errors included: this never raises."""
         request_id = arns.random_uuid()
         try:
-            body = await self._read_body(scope, receive)
-            response = await self.handle(Request(scope, body), request_id)
+            response = await self.handle(request, request_id)
         except ServiceError as error:
-            response = error_response(error, request_id)
+            return error_response(error, request_id)
         except Exception:
             log.exception("request %s failed", request_id)
-            response = error_response(
+            return error_response(
                 ServiceError(f"An internal error occurred (request {request_id}). Try again."),
                 request_id,
             )
-        await self._send(send, response, request_id)
+        response.headers.setdefault("x-amzn-RequestId", request_id)
+        return response
 
     async def handle(self, request: Request, request_id: str) -> Response:
         if request.path.startswith("/_sagepipe/"):
@@ -256,43 +250,8 @@ class AwsJsonApp:
             )
         return operation
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                raise PayloadTooLarge(self._too_large())
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise PayloadTooLarge(self._too_large())
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
-
-    def _too_large(self) -> str:
-        return (
+    def too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
             f"The request body is larger than {self.max_body_bytes} bytes. Put large pipeline "
             "definitions in S3 and pass PipelineDefinitionS3Location."
         )
-
-    async def _send(self, send: Send, response: Response, request_id: str) -> None:
-        headers = [
-            (b"content-type", JSON_TYPE),
-            (b"content-length", str(len(response.body)).encode()),
-        ]
-        headers += [(k.lower().encode(), v.encode()) for k, v in response.headers.items()]
-        if "x-amzn-RequestId" not in response.headers:
-            headers.append((b"x-amzn-requestid", request_id.encode()))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
