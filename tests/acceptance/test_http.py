@@ -221,3 +221,13 @@ def test_a_start_whose_client_leaves_still_runs_to_its_end(server: ServerProcess
             break
         time.sleep(0.2)
     assert [r["PipelineExecutionStatus"] for r in runs] == ["Succeeded"]
+
+
+def test_requests_sent_before_a_half_close_are_all_answered(server: ServerProcess) -> None:
+    sock, reader = connect(server)
+    with sock:
+        sock.sendall(LIST * 3)
+        sock.shutdown(socket.SHUT_WR)  # nothing more will come: answer all three, then close
+        statuses = [reader.response()[0] for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        assert reader.closed()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 import urllib.parse
 from collections import deque
@@ -28,6 +29,7 @@ from sagepipe.domain import arns
 from sagepipe.errors import SerializationError, ServiceError
 from sagepipe.gateway.awsjson import JSON_TYPE, AwsJsonApp, Request, Response, error_response
 
+log = logging.getLogger("sagepipe.http")
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; botocore sends about 1 KiB
 IDLE_TIMEOUT_S = 5.0  # a keep-alive connection with no request in flight closes after this
 MAX_QUEUED = 16  # pipelined requests read ahead of the one being answered
@@ -79,7 +81,7 @@ class _Connection(asyncio.Protocol):
         # Requests read but not yet answered, in order: a Request, or a ready Response (a
         # refusal, after which the connection closes).
         self.queue: deque[tuple[Request | Response, bool]] = deque()
-        self.answering = False
+        self.answering: asyncio.Task[None] | None = None  # the request being answered
         self.broken = False  # refused: nothing more is read from this connection
         self.finishing = False  # close once the queue is answered (EOF, or server stopping)
         self.paused = False
@@ -210,19 +212,23 @@ class _Connection(asyncio.Protocol):
         if isinstance(item, Response):
             self._write(item, keep_alive, head_only=False)
             return
-        self.answering = True
-        self.loop.create_task(self._answer(item, keep_alive))
+        self.answering = self.loop.create_task(self._answer(item, keep_alive))
 
     async def _answer(self, request: Request, keep_alive: bool) -> None:
         response = await self.app.respond(request)
-        self.answering = False
-        self._write(response, keep_alive, head_only=request.method == "HEAD")
+        self.answering = None
+        try:
+            self._write(response, keep_alive, head_only=request.method == "HEAD")
+        except Exception:  # a response that cannot be written must not hang the connection
+            log.exception("could not write the response to %s %s", request.method, request.path)
+            self.abort()
 
     def _write(self, response: Response, keep_alive: bool, *, head_only: bool) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             return  # the client went away; the work it asked for is done all the same
-        keep_alive = keep_alive and not self.finishing and not self.broken
+        # Finishing (EOF, or the server stopping): the requests already read are answered first.
+        keep_alive = keep_alive and not self.broken and not (self.finishing and not self.queue)
         lines = [
             b"HTTP/1.1 %d %s" % (response.status, _REASONS.get(response.status, b"")),
             b"content-type: " + JSON_TYPE,
