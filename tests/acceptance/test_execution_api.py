@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support.pipelines import ROLE, create, definition, processing, steps_by_name
 from tests.support.server import ServerProcess
@@ -366,6 +367,22 @@ def test_an_execution_keeps_its_definition_and_parameters_after_update_pipeline(
     assert statuses(sm, newer) == {"A": "Succeeded", "C": "Succeeded"}
     listed = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=newer)
     assert listed["PipelineParameters"] == [{"Name": "Y", "Value": "1"}]
+
+
+def test_start_runs_the_version_it_names_and_refuses_one_that_does_not_exist(sm, name):
+    create(sm, name, [processing("A")])
+    sm.update_pipeline(
+        PipelineName=name, PipelineDefinition=definition([processing("A"), processing("B")])
+    )
+    old = sm.start_pipeline_execution(PipelineName=name, PipelineVersionId=1)
+    assert wait_done(sm, old["PipelineExecutionArn"])["PipelineVersionId"] == 1
+    assert statuses(sm, old["PipelineExecutionArn"]) == {"A": "Succeeded"}
+    with pytest.raises(ClientError) as caught:
+        sm.start_pipeline_execution(PipelineName=name, PipelineVersionId=9)
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFound"
+    assert "version '9'" in caught.value.response["Error"]["Message"]
+    runs = sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
+    assert [r["PipelineExecutionArn"] for r in runs] == [old["PipelineExecutionArn"]]
 
 
 # ------------------------------------------------------------------------------ reuse

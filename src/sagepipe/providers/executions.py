@@ -100,14 +100,16 @@ class ExecutionsProvider:
         started: list[tuple[ExecutionRecord, Definition] | str] = []
 
         def effect(tx: Tx) -> dict[str, Any]:
-            pipeline = find_pipeline(tx, ctx, pipeline_name)
+            # The pipeline and the version to run, in one statement.
+            pipeline = find_pipeline(
+                tx, ctx, pipeline_name, "pipeline_with_version", version_id=pipeline_version_id
+            )
             version_id = pipeline_version_id or pipeline["latest_version"]
-            version = tx.one("version_get", pipeline_arn=pipeline["arn"], version_id=version_id)
-            if version is None:
+            if pipeline["definition"] is None:
                 raise ResourceNotFound(
                     f"Pipeline version '{version_id}' of pipeline '{pipeline['arn']}' does not exist."
                 )
-            definition = stored_definition(version["definition"])
+            definition = stored_definition(pipeline["definition"])
             parameters = resolve_parameters(definition, pipeline_parameters)
             selected = selection(tx, ctx, pipeline["arn"], definition, selective_execution_config)
             tx.lock_scope(ctx.scope)
@@ -144,7 +146,7 @@ class ExecutionsProvider:
                     pipeline_arn=pipeline["arn"], status="Executing",
                     parallelism=(parallelism_configuration or {}).get("MaxParallelExecutionSteps"),
                     pipeline_parallelism=pipeline["parallelism"], retry_count=0, epoch=1,
-                    created=ctx.now, definition_text=version["definition"], parameters=parameters,
+                    created=ctx.now, definition_text=pipeline["definition"], parameters=parameters,
                 )  # fmt: skip
                 started.append((record, definition))
             return {"PipelineExecutionArn": arn}

@@ -54,14 +54,24 @@ def once(
 ) -> dict[str, Any]:
     """Run `effect` unless this token already did; record its response with the token.
 
-    The token row is claimed before the effect runs, so a concurrent request with the same
-    token waits on the unique key instead of racing the effect (and the effect's checks)."""
+    Where transactions run concurrently (PostgreSQL), the token row is claimed before the
+    effect runs, so a concurrent request with the same token waits on the unique key instead
+    of racing the effect (and the effect's checks)."""
     previous = recorded(tx, ctx, operation, token, request)
     if previous is not None:
         return previous
     if token is None:
         return effect()
     keys = {"account": ctx.account, "region": ctx.region, "operation": operation, "token": token}
+    if tx.serialized:
+        # Nobody can take the token between the lookup above and this transaction's end: it
+        # is written once, with its response.
+        response = effect()
+        tx.exec(
+            "token_put", **keys, fingerprint=fingerprint(request),
+            response=json.dumps(response), now=ctx.now,
+        )  # fmt: skip
+        return response
     if not tx.exec("token_put", **keys, fingerprint=fingerprint(request), response="", now=ctx.now):
         raise TokenRace()
     response = effect()

@@ -14,12 +14,15 @@ from sagepipe.providers.tags import put_tags
 from sagepipe.store.db import Database, Tx
 
 
-def find_pipeline(tx: Tx, ctx: RequestContext, name_or_arn: str) -> dict[str, Any]:
-    """The pipeline row for a name or ARN in the caller's account and region."""
+def find_pipeline(
+    tx: Tx, ctx: RequestContext, name_or_arn: str, query: str = "pipeline_get", **params: Any
+) -> dict[str, Any]:
+    """The pipeline row for a name or ARN in the caller's account and region (`query`: one
+    that reads more with it, such as `pipeline_with_version`)."""
     name, parts = arns.pipeline_name_from(name_or_arn)
     row = None
     if parts is None or (parts["account"], parts["region"]) == (ctx.account, ctx.region):
-        row = tx.one("pipeline_get", account=ctx.account, region=ctx.region, name=name)
+        row = tx.one(query, account=ctx.account, region=ctx.region, name=name, **params)
     if row is None:
         raise ResourceNotFound(
             f"Pipeline '{arns.pipeline_arn(ctx.region, ctx.account, name)}' does not exist."

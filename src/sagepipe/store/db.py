@@ -44,11 +44,17 @@ class Tx:
         self._cur.execute(self._queries.sql(query), params)
         return int(self._cur.rowcount)
 
+    @property
+    def serialized(self) -> bool:
+        """Write transactions run one at a time (SQLite's one write connection): no other
+        request's write can come between two statements of this transaction."""
+        return self._queries.dialect == "sqlite"
+
     def lock_scope(self, scope: str) -> None:
         """Hold the account-and-region lock until the transaction ends: checks of a quota and
         the insert they allow cannot interleave with another request's. SQLite needs no
         statement for it: its one write connection runs write transactions one at a time."""
-        if self._queries.dialect == "postgres":
+        if not self.serialized:
             self._cur.execute(self._queries.sql("lock_scope"), {"scope": scope})
 
     def many(self, query: str, rows: list[dict[str, Any]], /) -> None:

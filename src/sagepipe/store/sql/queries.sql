@@ -36,6 +36,14 @@ ON CONFLICT DO NOTHING
 -- name: pipeline_get
 SELECT * FROM pipelines WHERE account = :account AND region = :region AND name = :name
 
+-- name: pipeline_with_version
+-- StartPipelineExecution's read: the pipeline and the definition of the version to run (the
+-- latest unless :version_id names one; definition NULL when that version does not exist).
+SELECT p.arn, p.parallelism, p.latest_version, v.definition
+FROM pipelines p LEFT JOIN pipeline_versions v
+  ON v.pipeline_arn = p.arn AND v.version_id = COALESCE(:version_id, p.latest_version)
+WHERE p.account = :account AND p.region = :region AND p.name = :name
+
 -- name: pipeline_get_for_update
 SELECT * FROM pipelines WHERE account = :account AND region = :region AND name = :name
 -- name: pipeline_get_for_update@postgres
