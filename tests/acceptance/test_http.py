@@ -231,3 +231,13 @@ def test_requests_sent_before_a_half_close_are_all_answered(server: ServerProces
         statuses = [reader.response()[0] for _ in range(3)]
         assert statuses == [200, 200, 200]
         assert reader.closed()
+
+
+def test_a_request_read_before_a_malformed_one_is_answered_first(server: ServerProcess) -> None:
+    sock, reader = connect(server)
+    with sock:
+        sock.sendall(LIST + b"GARBAGE\r\n\r\n")
+        first, second = reader.response(), reader.response()
+        assert first[0] == 200 and b"PipelineSummaries" in first[2]
+        assert second[0] == 400 and second[1]["connection"] == "close"
+        assert reader.closed()
