@@ -318,6 +318,6 @@ class StepStarter:
                  "step_name": record.name,
                  "properties": json.dumps(properties_of(record, self.driver.execution)),
                  "metadata": json.dumps(record.metadata) if record.metadata else None,
-                 "job": json.dumps(record.job)},
+                 "job": record.job_text()},
             )
         )  # fmt: skip

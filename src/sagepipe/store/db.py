@@ -113,10 +113,6 @@ class SqliteDatabase(Database):
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before we acknowledge the request it belongs to.
         conn.execute("PRAGMA synchronous=FULL")
-        # Each group-committed transaction runs in a SAVEPOINT, whose undo copies (one per page
-        # it touches) SQLite otherwise spills to a temporary file past 64 KiB: about 40 write
-        # calls per StartPipelineExecution on the event loop. Memory holds a batch's few MB.
-        conn.execute("PRAGMA temp_store=MEMORY")
         return conn
 
     def _connection(self) -> sqlite3.Connection:

@@ -94,6 +94,10 @@ class GroupCommit:
         if self._conn is None:
             conn = self._connect()
             conn.execute("PRAGMA busy_timeout=0")  # waits are asked for: _waiting_transaction
+            # Each function of a batch runs in a SAVEPOINT, whose undo copies (one per page it
+            # touches) SQLite otherwise spills to a temporary file past 64 KiB: about 40 write
+            # calls per StartPipelineExecution on the event loop. Memory holds a batch's few MB.
+            conn.execute("PRAGMA temp_store=MEMORY")
             self._conn = conn
         return self._conn
 
