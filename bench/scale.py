@@ -129,7 +129,7 @@ def _rows(
     ids: list[str],
     first_created: float,
 ) -> dict[str, Any]:
-    from sagepipe.engine.records import event_row
+    from sagepipe.domain.records import event_row
 
     out: dict[str, Any] = {"arns": [], "executions": [], "fences": [], "steps": [], "attempts": [], "events": []}  # fmt: skip
     for i, exec_id in enumerate(ids):

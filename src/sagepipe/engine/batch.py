@@ -11,9 +11,9 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from sagepipe.engine import states
-from sagepipe.engine.records import StepRecord, Transition
-from sagepipe.engine.states import ACTIVE_STEP
+from sagepipe.domain import states
+from sagepipe.domain.records import StepRecord, Transition
+from sagepipe.domain.states import ACTIVE_STEP
 
 
 class StepView(Mapping[str, StepRecord]):

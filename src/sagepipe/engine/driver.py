@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sagepipe.domain import readiness
 from sagepipe.domain.definition import Definition
-from sagepipe.engine import readiness
+from sagepipe.domain.records import ExecutionRecord, StepRecord, event_row
+from sagepipe.domain.retry_policy import next_retry_delay
+from sagepipe.domain.states import RUNNING_EXECUTION
 from sagepipe.engine.batch import Batch, Indexes
-from sagepipe.engine.records import ExecutionRecord, StepRecord, event_row
-from sagepipe.engine.retry_policy import next_retry_delay
 from sagepipe.engine.starters import StepStarter
-from sagepipe.engine.states import RUNNING_EXECUTION
 from sagepipe.store.db import Tx
 
 if TYPE_CHECKING:

@@ -14,10 +14,10 @@ import time
 import uuid
 
 from sagepipe.domain.definition import Definition, stored_definition
+from sagepipe.domain.records import ExecutionRecord, StepRecord
+from sagepipe.domain.selection import selected_steps
 from sagepipe.engine.driver import Driver
 from sagepipe.engine.notifier import CallbackNotifier
-from sagepipe.engine.records import ExecutionRecord, StepRecord
-from sagepipe.providers.selective import selected_steps
 from sagepipe.runners.simulate import SimulateRunner
 from sagepipe.store.db import Database, Tx
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sagepipe.domain.definition import Definition
-from sagepipe.engine.records import ExecutionRecord, StepRecord
+from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.engine.step_properties import properties_of
 
 

@@ -10,13 +10,13 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from sagepipe.domain import readiness
 from sagepipe.domain.conditions import evaluate_conditions
 from sagepipe.domain.definition import StepSpec, iso_duration_seconds
 from sagepipe.domain.expressions import ExpressionError, resolve
-from sagepipe.engine import readiness
+from sagepipe.domain.records import StepRecord
 from sagepipe.engine.batch import Batch
 from sagepipe.engine.evaluation import StepContext
-from sagepipe.engine.records import StepRecord
 from sagepipe.engine.step_properties import properties_of
 from sagepipe.runners import jobs
 from sagepipe.runners.metadata import ARN_MEMBERS, step_metadata

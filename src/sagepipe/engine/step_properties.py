@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sagepipe.engine.records import ExecutionRecord, StepRecord
+from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.runners.properties import default_outputs, simulated_properties
 
 

@@ -19,7 +19,7 @@ from sagepipe.domain.pagination import (
     page_size,
     query_fingerprint,
 )
-from sagepipe.engine.records import ExecutionRecord, execution_event_row
+from sagepipe.domain.records import ExecutionRecord, execution_event_row
 from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.idempotency import run_once

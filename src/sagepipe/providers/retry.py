@@ -11,15 +11,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from sagepipe.config import Config
+from sagepipe.domain import readiness
 from sagepipe.domain.definition import stored_definition
-from sagepipe.engine import readiness
-from sagepipe.engine.records import StepRecord, execution_event_row
-from sagepipe.engine.states import RETRYABLE_EXECUTION
+from sagepipe.domain.records import StepRecord, execution_event_row
+from sagepipe.domain.selection import selected_steps
+from sagepipe.domain.states import RETRYABLE_EXECUTION
 from sagepipe.errors import ConflictError, ResourceLimitExceeded, ResourceNotFound, ServiceError
 from sagepipe.providers import idempotency
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.executions import running_quota
-from sagepipe.providers.selective import selected_steps
 from sagepipe.store.db import Database, Tx
 
 if TYPE_CHECKING:

@@ -6,26 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from sagepipe.domain.definition import Definition
+from sagepipe.domain.selection import selected_steps, upstream_closure
 from sagepipe.errors import ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.store.db import Tx
-
-
-def selected_steps(config: dict[str, Any] | None) -> frozenset[str] | None:
-    if not config:
-        return None
-    return frozenset(item["StepName"] for item in config.get("SelectedSteps") or [])
-
-
-def _upstream_closure(definition: Definition, names: frozenset[str]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(names)
-    while stack:
-        for upstream in definition.steps[stack.pop()].upstream:
-            if upstream not in seen:
-                seen.add(upstream)
-                stack.append(upstream)
-    return seen - names
 
 
 def selection(
@@ -44,7 +28,7 @@ def selection(
         raise ValidationError(
             f"SelectedSteps names steps that are not in the pipeline definition: {', '.join(unknown)}."
         )
-    needed = _upstream_closure(definition, selected)
+    needed = upstream_closure(definition, selected)
     source = config.get("SourcePipelineExecutionArn")
     if not needed:
         return selected
@@ -90,5 +74,5 @@ def reuse_unselected(
     source = config.get("SourcePipelineExecutionArn")
     if not source:
         return
-    for name in sorted(_upstream_closure(definition, selected)):
+    for name in sorted(upstream_closure(definition, selected)):
         tx.exec("steps_insert_reused", execution_arn=execution_arn, source_arn=source, name=name)

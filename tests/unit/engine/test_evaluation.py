@@ -2,8 +2,8 @@
 
 from sagepipe.domain.definition import parse_definition
 from sagepipe.domain.expressions import resolve
+from sagepipe.domain.records import ExecutionRecord
 from sagepipe.engine.evaluation import StepContext
-from sagepipe.engine.records import ExecutionRecord
 
 DEFINITION = '{"Version": "2020-12-01", "Steps": [{"Name": "A", "Type": "Fail", "Arguments": {}}]}'
 PIPELINE = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p"

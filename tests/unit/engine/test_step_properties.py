@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagepipe.engine.records import ExecutionRecord, StepRecord
+from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.engine.step_properties import properties_of
 
 EXECUTION = ExecutionRecord(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sagepipe.domain.definition import Definition, StepSpec
-from sagepipe.engine.records import StepRecord
+from sagepipe.domain.records import StepRecord
 
 GENERIC_FAILURE = "Step failure: One or multiple steps failed."
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sagepipe.domain.definition import RetryPolicy
-from sagepipe.engine.records import StepRecord
+from sagepipe.domain.records import StepRecord
 
 DEFAULT_MAX_ATTEMPTS = 5
 

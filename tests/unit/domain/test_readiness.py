@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from sagepipe.domain.definition import Definition, parse_definition
-from sagepipe.engine.batch import Batch, Indexes
-from sagepipe.engine.readiness import (
+from sagepipe.domain.readiness import (
     GENERIC_FAILURE,
     blocking_failures,
     final_status,
@@ -19,7 +18,8 @@ from sagepipe.engine.readiness import (
     retry_plan,
     settled_status,
 )
-from sagepipe.engine.records import StepRecord
+from sagepipe.domain.records import StepRecord
+from sagepipe.engine.batch import Batch, Indexes
 
 
 # ---------------------------------------------------------------------------------- builders
