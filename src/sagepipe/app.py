@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from typing import IO
 
 from sagepipe.config import Config
+from sagepipe.engine.driver import Services
 from sagepipe.engine.engine import Engine
 from sagepipe.engine.notifier import CallbackNotifier
+from sagepipe.engine.step_kinds import Runners
 from sagepipe.gateway.awsjson import AwsJsonApp
 from sagepipe.gateway.extension import ExtensionApi
 from sagepipe.gateway.operations import IN_SCOPE, bind
@@ -23,6 +25,7 @@ from sagepipe.providers.retry import RetryProvider
 from sagepipe.providers.steps import StepsProvider
 from sagepipe.providers.tags import TagsProvider
 from sagepipe.runners.faults import FaultRules, SharedFaultRules
+from sagepipe.runners.port import Runner
 from sagepipe.runners.simulate import SimulateRunner
 from sagepipe.store.db import Database, SqliteDatabase, open_database
 from sagepipe.store.migrations import migrate
@@ -51,8 +54,23 @@ class Service:
             self.lock.close()
 
 
-class DataDirInUse(Exception):
+class StartupError(Exception):
+    """The service cannot start as configured; the message says what to do."""
+
+
+class DataDirInUse(StartupError):
     pass
+
+
+RUNNER_NAMES = ("simulate",)
+
+
+def check_runner(name: str) -> None:
+    if name not in RUNNER_NAMES:
+        raise StartupError(
+            f"Unknown runner '{name}'. --runner (or SAGEPIPE_RUNNER) takes one of: "
+            f"{', '.join(RUNNER_NAMES)}."
+        )
 
 
 def _lock_sqlite(path: str) -> IO[str]:
@@ -69,7 +87,10 @@ def _lock_sqlite(path: str) -> IO[str]:
     return handle
 
 
-def build(config: Config) -> Service:
+def build(config: Config, runner: Runner | None = None) -> Service:
+    """The service as configured; `runner` replaces the one --runner names (tests)."""
+    if runner is None:
+        check_runner(config.runner)
     db = open_database(
         config.database_url, stalled_after_ms=int(max(2.0, 2 * config.lease_seconds) * 1000)
     )
@@ -80,7 +101,9 @@ def build(config: Config) -> Service:
     faults = SharedFaultRules(db)
     # A callback message not sent within two lease periods counts as lost: any server resends it.
     notifier = CallbackNotifier(db, config.sqs_endpoint_url, grace=2 * config.lease_seconds)
-    engine = Engine(db, SimulateRunner(faults), notifier, config.lease_seconds)
+    simulate = SimulateRunner(faults)
+    runners = Runners(runner or simulate, simulate)  # "simulate" is the only --runner yet
+    engine = Engine(Services(db, runners, notifier), config.lease_seconds, upkeep=[faults.refresh])
     retry = RetryProvider(db, engine, config)
     providers: list[object] = [
         PipelinesProvider(db, DefinitionSource(config.s3_endpoint_url), config.max_pipelines),

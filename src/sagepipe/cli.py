@@ -61,6 +61,11 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=_env("sqs-endpoint-url"),
         help="SQS endpoint that receives Callback step messages",
     )
+    add(
+        "--runner",
+        default=_env("runner", "simulate"),
+        help="what runs Processing, Training and Transform steps: simulate (default: %(default)s)",
+    )
     add("--faults", default=_env("faults"), help="JSON file of simulate-runner fault rules")
     add("--max-pipelines", type=int, default=int(_env("max-pipelines", "500") or 500))
     add(
@@ -126,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from sagepipe.app import DataDirInUse
+    from sagepipe.app import StartupError
     from sagepipe.server import serve
 
     try:
@@ -137,6 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
             db=args.db,
             s3_endpoint_url=args.s3_endpoint_url,
             sqs_endpoint_url=args.sqs_endpoint_url,
+            runner=args.runner,
             faults=args.faults,
             max_pipelines=args.max_pipelines,
             max_running_executions=args.max_running_executions,
@@ -154,7 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         return _run_loop(serve(config))
-    except DataDirInUse as exc:
+    except StartupError as exc:
         print(f"sagepipe: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ class Config:
     db: str | None = None  # None: the embedded SQLite file in data_dir
     s3_endpoint_url: str | None = None
     sqs_endpoint_url: str | None = None
+    runner: str = "simulate"  # what runs compute steps (engine/step_kinds.py)
     faults: str | None = None
     max_pipelines: int = 500
     max_running_executions: int = 20

@@ -69,6 +69,8 @@ class Batch:
     statements: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
     after_commit: list[Callable[[], None]] = dataclasses.field(default_factory=list)
     ended_now: set[str] = dataclasses.field(default_factory=set)
+    jobs_started: list[str] = dataclasses.field(default_factory=list)  # to start once committed
+    jobs_to_stop: list[str] = dataclasses.field(default_factory=list)  # to stop once committed
     execution_status: tuple[str, str] | None = None  # (from, to)
     end_details: dict[str, Any] | None = None  # failure_reason, fail_step of an execution ending
 

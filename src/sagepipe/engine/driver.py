@@ -11,20 +11,20 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from sagepipe.domain import readiness
 from sagepipe.domain.definition import Definition
 from sagepipe.domain.records import ExecutionRecord, StepRecord, event_row
-from sagepipe.domain.retry_policy import next_retry_delay
 from sagepipe.domain.states import RUNNING_EXECUTION
 from sagepipe.engine.batch import Batch, Indexes
+from sagepipe.engine.ending import StepEnding
+from sagepipe.engine.notifier import CallbackNotifier
 from sagepipe.engine.starters import StepStarter
-from sagepipe.store.db import Tx
-
-if TYPE_CHECKING:
-    from sagepipe.engine.engine import Engine
+from sagepipe.engine.step_kinds import RUNNER_JOB_KINDS, Runners
+from sagepipe.runners.port import Job, Outcome, Runner
+from sagepipe.store.db import Database, Tx
 
 log = logging.getLogger("sagepipe.engine")
 POLL_SECONDS = 1.0  # how often a driver looks for changes made by other processes
@@ -38,26 +38,41 @@ class StaleStatus(Exception):
     """The execution's status changed under the tick (a stop request); decide again."""
 
 
+@dataclass(frozen=True)
+class Services:
+    """What drivers use: the store, the runners, where callback messages go."""
+
+    db: Database
+    runners: Runners
+    notifier: CallbackNotifier
+
+
 class Driver:
     def __init__(
         self,
-        engine: Engine,
+        services: Services,
         execution: ExecutionRecord,
         definition: Definition,
         steps: dict[str, StepRecord],
+        *,
+        reload: bool = True,
     ) -> None:
-        self.engine = engine
+        self.db = services.db
+        self.runners = services.runners
         self.execution = execution
         self.definition = definition
         self.steps = steps
         self.wake = asyncio.Event()
-        self.finished_jobs: list[tuple[str, int]] = []
-        self.jobs: dict[str, asyncio.Task[None]] = {}
-        self.reload = True
+        self.finished_jobs: list[tuple[str, int, Outcome]] = []
+        self.jobs: dict[str, asyncio.Task[None]] = {}  # step name -> the task following its job
+        self._stopping: set[asyncio.Task[None]] = set()  # stop requests under way
+        self.reload = reload  # read the execution's status before deciding
         self.decided_at = 0.0  # when the last tick decided what to start
-        self.handled = readiness.handled_failures(definition)
         self.index = self._build_index()
-        self.starter = StepStarter(engine, self)
+        self.ending = StepEnding(execution, definition)
+        self.starter = StepStarter(
+            execution, definition, self.ending, services.db, services.runners, services.notifier
+        )
 
     def _build_index(self) -> Indexes:
         index = Indexes()
@@ -73,18 +88,16 @@ class Driver:
     # ------------------------------------------------------------------ loop
     async def run(self) -> None:
         try:
-            self._reattach()
+            await self._reattach()
             while not await self._tick():
                 await self._sleep()
         except LeaseLost:
             log.info("lost the lease on %s; another process drives it now", self.execution.arn)
         finally:
+            # Only the following stops: a job outlives its driver, and whoever drives the
+            # execution next attaches to it again.
             for task in self.jobs.values():
                 task.cancel()
-            # The starter and the driver point at each other: unlinked, an ended execution's
-            # objects are freed at once instead of by the cycle collector (measured: the
-            # collector's passes took ≈ 6% of the server's CPU under a stream of starts).
-            self.starter.driver = None  # type: ignore[assignment]
 
     def notify(self) -> None:
         self.reload = True
@@ -133,44 +146,78 @@ class Driver:
             return batch.execution_status is not None
 
     # ------------------------------------------------------------------ decisions
-    def _reattach(self) -> None:
-        """After a restart or take-over: wait again for every job that was running."""
+    async def _reattach(self) -> None:
+        """After a restart or take-over: follow again every job that had not ended (a job
+        its runner no longer knows fails as lost), and ask again for the stops asked for."""
         for record in self.steps.values():
             job = record.job or {}
             waiting = record.status in ("Starting", "Executing", "Stopping")
-            if waiting and record.next_run_at is None and job.get("kind") in ("job", "lambda"):
-                self._watch(record)
+            if not waiting or record.next_run_at is not None:
+                continue
+            if job.get("kind") not in RUNNER_JOB_KINDS:
+                continue
+            runner = self.runners.named(job.get("runner"))
+            if runner is None:
+                self._finished(record, Outcome.lost(_NO_RUNNER.format(job.get("runner"))))
+            elif not await _attached(runner, job):
+                self._finished(record, Outcome.lost(_LOST.format(job["name"], runner.name)))
+            else:
+                self._follow(record, runner, fresh=False)
+                if record.status == "Stopping":
+                    self._stop_job(record)
 
-    def _watch(self, record: StepRecord) -> None:
+    def _follow(self, record: StepRecord, runner: Runner, *, fresh: bool) -> None:
+        """Follow the step's job to its end (starting it first when `fresh`)."""
         job = record.job
         assert job is not None
-        name, attempt = record.name, record.attempt_count
 
-        async def wait() -> None:
-            await self.engine.runner.wait(job)
-            self.finished_jobs.append((name, attempt))
-            self.wake.set()
+        async def follow() -> None:
+            try:
+                if fresh:
+                    await runner.start(job)
+                outcome = await runner.wait(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("the %s runner failed on job %s", runner.name, job["name"])
+                outcome = Outcome.lost(_FAILED_RUNNER.format(runner.name, exc))
+            self._finished(record, outcome)
 
-        self.jobs[name] = asyncio.get_running_loop().create_task(wait())
+        self.jobs[record.name] = asyncio.get_running_loop().create_task(follow())
+
+    def _finished(self, record: StepRecord, outcome: Outcome) -> None:
+        self.finished_jobs.append((record.name, record.attempt_count, outcome))
+        self.wake.set()
+
+    def _stop_job(self, record: StepRecord) -> None:
+        job = record.job
+        assert job is not None
+        runner = self.runners.named(job.get("runner"))
+        if runner is None:
+            return
+
+        async def stop() -> None:
+            try:
+                await runner.stop(job)
+            except Exception:  # the job runs on: its step stays Stopping until it ends
+                log.exception("the %s runner could not stop job %s", runner.name, job["name"])
+
+        task = asyncio.get_running_loop().create_task(stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     def _apply_finished_jobs(self, batch: Batch, now: float) -> None:
         finished, self.finished_jobs = self.finished_jobs, []
-        for name, attempt in finished:
+        for name, attempt, outcome in finished:
             record = batch.get(name)
             if record is None or record.attempt_count != attempt or record.job is None:
                 continue
             if record.status not in ("Starting", "Executing", "Stopping"):
                 continue
-            self.finish_job(batch, name, now)
-
-    def finish_job(self, batch: Batch, name: str, now: float) -> None:
-        """End the step's running job with the outcome its plan holds."""
-        job = batch.get(name).job  # type: ignore[union-attr]
-        assert job is not None
-        if job["outcome"] == "Succeeded":
-            self._succeed(batch, name, now, None)  # built from the job when read
-        else:
-            self._fail(batch, name, now, job.get("failure_reason"), job.get("failure_type"))
+            if record.next_run_at is not None:
+                continue  # already failed, waiting out a back-off
+            self.jobs.pop(name, None)
+            self.ending.apply(batch, name, outcome, now)
 
     async def _apply_callback_answers(self, batch: Batch, now: float) -> None:
         waiting = [
@@ -179,7 +226,7 @@ class Driver:
         ]  # fmt: skip
         if not waiting:
             return
-        answers = await self.engine.db.run_point_read(
+        answers = await self.db.run_point_read(
             lambda tx: tx.all("callback_answers", execution_arn=self.execution.arn)
         )
         for answer in answers:
@@ -191,86 +238,34 @@ class Driver:
             if answer["status"] == "Succeeded":
                 outputs = result.get("OutputParameters") or []
                 properties = {"OutputParameters": outputs}
-                self._succeed(batch, record.name, now, properties, outputs=outputs)
+                self.ending.succeed(batch, record.name, now, properties, outputs=outputs)
             elif record.status == "Stopping":
-                self._stopped(batch, record.name, now)
+                self.ending.stopped(batch, record.name, now)
             else:
-                self._fail(batch, record.name, now, result.get("FailureReason"), None)
-
-    def _succeed(
-        self,
-        batch: Batch,
-        name: str,
-        now: float,
-        properties: dict[str, Any] | None,
-        outputs: list[dict[str, Any]] | None = None,
-    ) -> None:
-        record = batch.edit(name)
-        previous = record.status
-        record.status, record.ended, record.properties = "Succeeded", now, properties
-        record.failure_reason = record.failure_type = None
-        record.next_run_at = None
-        record.metadata = self.starter.final_metadata(record, outputs)
-        batch.put(record, previous, now)
-        batch.attempts_end.append(self._attempt_end(record, None))
-        self.starter.remember_in_cache(batch, record)
-
-    def _fail(
-        self, batch: Batch, name: str, now: float, reason: str | None, failure_type: str | None
-    ) -> None:
-        record = batch.edit(name)
-        previous = record.status
-        reason = reason or "Step failed."
-        spec = self.definition.steps[name]
-        delay = None
-        if self.execution.status == "Executing" and previous != "Stopping":
-            delay = next_retry_delay(spec.retry_policies, failure_type, record, now)
-        batch.attempts_end.append(self._attempt_end(record, reason, status="Failed"))
-        if delay is not None:
-            # The step stays Executing while it waits to run its next attempt.
-            record.next_run_at = now + delay
-            record.failure_type = failure_type
-            batch.keep(record)
-            batch.ended_now.add(name)  # its next attempt starts in a later tick, never this one
-            return
-        record.status, record.ended = "Failed", now
-        record.failure_reason, record.failure_type = reason, failure_type
-        record.next_run_at = None
-        batch.put(record, previous, now)
-
-    def _stopped(self, batch: Batch, name: str, now: float) -> None:
-        record = batch.edit(name)
-        previous = record.status
-        # A step waiting out a retry back-off has no attempt running: its last one stays Failed.
-        attempt_running = record.next_run_at is None
-        if previous != "Stopping":
-            record.status = "Stopping"
-            batch.put(record, previous, now)
-            previous = "Stopping"
-        record.status, record.ended, record.next_run_at = "Stopped", now, None
-        batch.put(record, previous, now)
-        if attempt_running:
-            batch.attempts_end.append(self._attempt_end(record, None, status="Stopped"))
+                self.ending.fail(batch, record.name, now, result.get("FailureReason"), None)
 
     def _stop_steps(self, batch: Batch, now: float) -> None:
-        """SPEC §4: jobs are stopped, a Callback waits for its answer, a Lambda finishes."""
+        """docs/behaviour.md §4: jobs are asked to stop and stay Stopping until their runner
+        answers, a Callback waits for its answer, a Lambda finishes."""
         for name in list(batch.index.active):
             record = batch.get(name)
             assert record is not None
-            # A step waiting out a retry back-off runs nothing: it is stopped whatever its type.
-            kind = (record.job or {}).get("kind") if record.next_run_at is None else None
+            if record.next_run_at is not None:
+                # Waiting out a retry back-off, it runs nothing: stopped whatever its type.
+                self.ending.stopped(batch, record.name, now)
+                continue
+            kind = (record.job or {}).get("kind")
             if record.status == "Stopping" or kind == "lambda":
                 continue
+            edited = batch.edit(record.name)
+            edited.status = "Stopping"
+            batch.put(edited, record.status, now)
             if kind == "callback":
-                edited = batch.edit(record.name)
-                edited.status = "Stopping"
-                batch.put(edited, record.status, now)
                 self.starter.post_callback_stop(batch, edited, now)
-                continue
-            task = self.jobs.pop(record.name, None)
-            if task is not None:
-                batch.after_commit.append(_canceller(task))
-            self._stopped(batch, record.name, now)
+            elif edited.job is not None:
+                batch.jobs_to_stop.append(record.name)
+            else:
+                self.ending.stopped(batch, record.name, now)  # nothing started yet
 
     def _maybe_finish(self, batch: Batch) -> None:
         if batch.index.active:
@@ -292,22 +287,9 @@ class Driver:
                 return name
         return None
 
-    def _attempt_end(
-        self, record: StepRecord, reason: str | None, status: str | None = None
-    ) -> dict[str, Any]:
-        return {
-            "execution_arn": self.execution.arn,
-            "name": record.name,
-            "attempt": record.attempt_count,
-            "status": status or record.status,
-            "ended": record.ended or time.time(),
-            "failure_reason": reason,
-            "metadata": json.dumps(record.metadata) if record.metadata else None,
-        }
-
     # ------------------------------------------------------------------ storage
     async def _reload_execution(self) -> None:
-        row = await self.engine.db.run_point_read(
+        row = await self.db.run_point_read(
             lambda tx: tx.one("execution_driver_state", arn=self.execution.arn)
         )
         if row is None or row["epoch"] != self.execution.epoch:
@@ -350,19 +332,20 @@ class Driver:
             for query, params in batch.statements:
                 tx.exec(query, **params, execution_arn=execution.arn, now=now)
 
-        await self.engine.db.run(write)
+        await self.db.run(write)
         self.steps.update(batch.pending)
         self.index = batch.index
         if batch.execution_status:
             self.execution.status = batch.execution_status[1]
         for action in batch.after_commit:
             action()
-        for record in batch.pending.values():
-            if record.name in self.starter.started_jobs:
-                self._watch(record)
-        self.starter.started_jobs.clear()
-        if batch.execution_status:
-            self.engine.execution_ended(self.execution.arn)
+        for name in batch.jobs_started:
+            record = self.steps[name]
+            runner = self.runners.named((record.job or {}).get("runner"))
+            assert runner is not None
+            self._follow(record, runner, fresh=True)
+        for name in batch.jobs_to_stop:
+            self._stop_job(self.steps[name])
 
 
 def _fold_attempt_ends(
@@ -385,8 +368,17 @@ def _fold_attempt_ends(
     return list(rows.values()), updates
 
 
-def _canceller(task: asyncio.Task[None]) -> Callable[[], None]:
-    def cancel() -> None:
-        task.cancel()
+_NO_RUNNER = (
+    "InternalServerError: the job was started by the '{}' runner, which this server does not "
+    "run (see --runner); the job is lost."
+)
+_LOST = "InternalServerError: job {} is no longer known to the {} runner; the job is lost."
+_FAILED_RUNNER = "InternalServerError: the {} runner could not run the job: {}"
 
-    return cancel
+
+async def _attached(runner: Runner, job: Job) -> bool:
+    try:
+        return await runner.attach(job)
+    except Exception:
+        log.exception("the %s runner could not attach to job %s", runner.name, job["name"])
+        return False

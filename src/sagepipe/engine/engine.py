@@ -12,13 +12,12 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 
 from sagepipe.domain.definition import Definition, stored_definition
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.domain.selection import selected_steps
-from sagepipe.engine.driver import Driver
-from sagepipe.engine.notifier import CallbackNotifier
-from sagepipe.runners.simulate import SimulateRunner
+from sagepipe.engine.driver import Driver, Services
 from sagepipe.store.db import Database, Tx
 
 log = logging.getLogger("sagepipe.engine")
@@ -27,15 +26,16 @@ log = logging.getLogger("sagepipe.engine")
 class Engine:
     def __init__(
         self,
-        db: Database,
-        runner: SimulateRunner,
-        notifier: CallbackNotifier,
+        services: Services,
         lease_seconds: float,
+        upkeep: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
-        self.db = db
-        self.runner = runner
-        self.notifier = notifier
+        """`upkeep`: what else to refresh at every lease round (the shared fault rules)."""
+        self.services = services
+        self.db: Database = services.db
+        self.notifier = services.notifier
         self.lease_seconds = lease_seconds
+        self.upkeep = upkeep
         self.owner = f"sagepipe-{uuid.uuid4().hex[:12]}"
         self.drivers: dict[str, Driver] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -94,7 +94,8 @@ class Engine:
                     await self.drive(arn)
                 for arn in await self._owned_without_driver():
                     await self.drive(arn)
-                await self.runner.faults.refresh()
+                for refresh in self.upkeep:
+                    await refresh()
                 self.notifier.resend_due()
             except Exception:
                 log.exception("lease upkeep failed; trying again")
@@ -124,14 +125,13 @@ class Engine:
             self._taking.discard(arn)
         if execution is None:
             return  # gone, ended, or another process holds its lease
-        self._launch(Driver(self, execution, stored_definition(execution.definition_text), steps))
+        definition = stored_definition(execution.definition_text)
+        self._launch(Driver(self.services, execution, definition, steps))
 
     async def adopt(self, execution: ExecutionRecord, definition: Definition) -> None:
         """Drive an execution this process has just created (and leased) in a committed
         transaction: nothing to load, it has no steps yet."""
-        driver = Driver(self, execution, definition, {})
-        driver.reload = False
-        self._launch(driver)
+        self._launch(Driver(self.services, execution, definition, {}, reload=False))
 
     def _launch(self, driver: Driver) -> None:
         arn = driver.execution.arn
@@ -161,9 +161,6 @@ class Engine:
         driver = self.drivers.get(arn)
         if driver is not None:
             driver.notify()
-
-    def execution_ended(self, arn: str) -> None:
-        log.debug("execution %s ended", arn)
 
     def running(self) -> int:
         return len(self.drivers)

@@ -1,52 +1,65 @@
-"""Starting steps: what each step type does when its turn comes (SPEC §7, §8).
+"""Starting steps: what each step kind does when its turn comes (docs/behaviour.md §7, §8).
 
 Condition and Fail are evaluated here, in the tick that starts them. Every other type becomes
-a job whose fate the runner planned; its plan is stored with the step before anything runs,
-so a restart re-attaches to it instead of starting it again."""
+a job: the runner prepares its document, which is stored with the step before anything runs
+(so a restart re-attaches to it instead of starting it again), and the driver starts it once
+that is committed. A job whose end is already known ends in the tick that starts it."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sagepipe.domain import readiness
 from sagepipe.domain.conditions import evaluate_conditions
-from sagepipe.domain.definition import StepSpec, iso_duration_seconds
+from sagepipe.domain.definition import Definition, StepSpec
 from sagepipe.domain.expressions import ExpressionError, resolve
-from sagepipe.domain.records import StepRecord
+from sagepipe.domain.records import ExecutionRecord, StepRecord
+from sagepipe.engine import step_cache
 from sagepipe.engine.batch import Batch
+from sagepipe.engine.ending import StepEnding
 from sagepipe.engine.evaluation import StepContext
-from sagepipe.engine.step_properties import properties_of
+from sagepipe.engine.notifier import CallbackNotifier
+from sagepipe.engine.step_kinds import STORED_KIND, Runners, StepKind, kind_of
 from sagepipe.runners import jobs
-from sagepipe.runners.metadata import ARN_MEMBERS, step_metadata
+from sagepipe.runners.port import JobRequest
+from sagepipe.store.db import Database
 
 # Steps one tick may start before it commits and lets the server answer requests.
 STARTS_PER_TICK = 200
 
-if TYPE_CHECKING:
-    from sagepipe.engine.driver import Driver
-    from sagepipe.engine.engine import Engine
-
 
 class StepStarter:
-    def __init__(self, engine: Engine, driver: Driver) -> None:
-        self.engine = engine
-        self.driver = driver
-        self.started_jobs: set[str] = set()
-        self._order = {name: i for i, name in enumerate(driver.definition.steps)}
+    def __init__(
+        self,
+        execution: ExecutionRecord,
+        definition: Definition,
+        ending: StepEnding,
+        db: Database,
+        runners: Runners,
+        notifier: CallbackNotifier,
+    ) -> None:
+        self.execution = execution
+        self.definition = definition
+        self.ending = ending
+        self.db = db
+        self.runners = runners
+        self.notifier = notifier
+        # Failures that a step downstream handles (a run condition on Failed): they do not
+        # stop other steps from starting.
+        self.handled = readiness.handled_failures(definition)
+        self._order = {name: i for i, name in enumerate(definition.steps)}
 
     @property
     def _retry(self) -> int:
-        return self.driver.execution.retry_count
+        return self.execution.retry_count
 
     def _limit(self) -> int | None:
-        execution = self.driver.execution
-        return execution.parallelism or execution.pipeline_parallelism
+        return self.execution.parallelism or self.execution.pipeline_parallelism
 
     # ------------------------------------------------------------------ choosing
     def _candidates(self, batch: Batch, now: float) -> list[StepSpec]:
-        steps = self.driver.definition.steps
+        steps = self.definition.steps
         # A step waiting out a retry back-off is still running (Executing): it runs its next
         # attempt even after another step failed for good, or the execution never ends.
         due = []
@@ -55,9 +68,9 @@ class StepStarter:
             assert record is not None and record.next_run_at is not None
             if record.next_run_at <= now and record.status == "Executing":
                 due.append(steps[name])
-        if batch.index.failed - self.driver.handled:
+        if batch.index.failed - self.handled:
             return due
-        selected = self.driver.execution.selected
+        selected = self.execution.selected
         view = batch.view
         fresh = []
         # The frontier holds every step that might start; one that cannot start now leaves it
@@ -128,7 +141,7 @@ class StepStarter:
             batch.put(record, "Starting", now)
         batch.attempts_new.append(
             {
-                "execution_arn": self.driver.execution.arn,
+                "execution_arn": self.execution.arn,
                 "name": record.name,
                 "attempt": record.attempt_count,
                 "manual_retry": record.manual_retry,
@@ -141,24 +154,15 @@ class StepStarter:
             }
         )
 
-    def _end_now(
-        self, batch: Batch, record: StepRecord, status: str, now: float, reason: str | None = None
-    ) -> None:
-        previous = record.status
-        record.status, record.ended, record.failure_reason = status, now, reason
-        batch.put(record, previous, now)
-        batch.attempts_end.append(self.driver._attempt_end(record, reason))
-
     async def _start(self, batch: Batch, spec: StepSpec, now: float) -> bool:
         """Start one step; True if it also ended (so more steps may be ready)."""
         record = self._begin(batch, spec, now)
-        context = StepContext(self.driver.execution, self.driver.definition, batch.view, now)
-        if spec.type == "Condition":
-            return self._condition(batch, spec, record, context, now)
-        if spec.type == "Fail":
-            return self._fail_step(batch, spec, record, context, now)
-        execution = self.driver.execution
-        rand = jobs.new_rand()
+        context = StepContext(self.execution, self.definition, batch.view, now)
+        kind = kind_of(spec.type)
+        if kind is StepKind.EVALUATED:
+            evaluate = self._condition if spec.type == "Condition" else self._fail_step
+            return evaluate(batch, spec, record, context, now)
+        execution = self.execution
         try:
             arguments = resolve(spec.arguments, context)
             top = resolve(
@@ -166,7 +170,7 @@ class StepStarter:
             )
         except ExpressionError as exc:
             self._to_executing(batch, record, now)
-            self._end_now(batch, record, "Failed", now, str(exc))
+            self.ending.end_now(batch, record, "Failed", now, str(exc))
             return True
         if not isinstance(arguments, dict):
             arguments = {}
@@ -174,37 +178,47 @@ class StepStarter:
             top = {}
         name, arn = jobs.resource_for(
             spec.type, arguments, region=execution.region, account=execution.account,
-            execution_id=execution.exec_id, step_name=spec.name, rand=rand,
+            execution_id=execution.exec_id, step_name=spec.name, rand=jobs.new_rand(),
         )  # fmt: skip
         if spec.type == "Lambda":
             arn = top.get("FunctionArn")
-        if spec.cache_enabled and await self._cache_hit(batch, spec, record, arguments, now):
-            return True
-        kind = {"Lambda": "lambda", "Callback": "callback"}.get(spec.type, "job")
+        if spec.cache_enabled:
+            hit = await step_cache.lookup(self.db, execution, spec, arguments, now)
+            if hit is not None:
+                step_cache.reuse(record, hit)
+                self._to_executing(batch, record, now)
+                self.ending.end_now(batch, record, "Succeeded", now)
+                return True
         job: dict[str, Any] = {
-            "kind": kind, "name": name, "arn": arn, "started": now,
+            "kind": STORED_KIND.get(kind, "job"), "name": name, "arn": arn, "started": now,
             "arguments": arguments, "top": top,
         }  # fmt: skip
-        if kind == "callback":
+        if kind is StepKind.CALLBACK:
             job["token"] = jobs.new_rand(10)  # the model's CallbackToken: 10 alphanumerics
             job["duration"], job["outcome"] = 0, None
-        else:
-            job.update(
-                self.engine.runner.plan(execution.pipeline_name, spec.name, record.attempt_count)
-            )
-            self.started_jobs.add(spec.name)
-        record.job = job
-        record.metadata = self.final_metadata(record, None)
-        self._to_executing(batch, record, now)
-        if kind == "callback":
+            record.job = job
+            record.metadata = self.ending.final_metadata(record, None)
+            self._to_executing(batch, record, now)
             self._open_callback(batch, spec, record, now)
             return False
-        if job["duration"] <= 0:
-            # A job with nothing to wait for ends in the tick that starts it: its start and
-            # its end are committed together, so a chain of them needs no commit per step.
-            self.started_jobs.discard(spec.name)
-            self.driver.finish_job(batch, spec.name, now)
+        runner = self.runners.for_kind(kind)
+        job["runner"] = runner.name
+        job.update(
+            runner.prepare(
+                JobRequest(execution.pipeline_name, spec.name, spec.type, record.attempt_count, job)
+            )
+        )
+        record.job = job
+        record.metadata = self.ending.final_metadata(record, None)
+        self._to_executing(batch, record, now)
+        outcome = runner.poll(job)
+        if outcome is not None:
+            # A job whose end is already known (a simulated job of no duration) ends in the
+            # tick that starts it: its start and end are committed together, so a chain of
+            # them needs no commit per step.
+            self.ending.apply(batch, spec.name, outcome, now)
             return True
+        batch.jobs_started.append(spec.name)
         return False
 
     def _condition(
@@ -215,12 +229,12 @@ class StepStarter:
         try:
             outcome = evaluate_conditions(arguments.get("Conditions") or [], context)
         except ExpressionError as exc:
-            self._end_now(batch, record, "Failed", now, str(exc))
+            self.ending.end_now(batch, record, "Failed", now, str(exc))
             return True
         record.outcome = outcome
         record.properties = {"Outcome": outcome}
         record.metadata = {"Condition": {"Outcome": "True" if outcome else "False"}}
-        self._end_now(batch, record, "Succeeded", now)
+        self.ending.end_now(batch, record, "Succeeded", now)
         return True
 
     def _fail_step(
@@ -234,13 +248,13 @@ class StepStarter:
             message = str(exc)
         text = message if isinstance(message, str) else json.dumps(message)
         record.metadata = {"Fail": {"ErrorMessage": text}}
-        self._end_now(batch, record, "Failed", now, text)
+        self.ending.end_now(batch, record, "Failed", now, text)
         return True
 
     # ------------------------------------------------------------------ callbacks
     def _open_callback(self, batch: Batch, spec: StepSpec, record: StepRecord, now: float) -> None:
         job = record.job or {}
-        execution = self.driver.execution
+        execution = self.execution
         message = {"token": job["token"], "arguments": job["arguments"], "status": "Executing"}
         batch.statements.append(
             (
@@ -251,73 +265,10 @@ class StepStarter:
             )
         )  # fmt: skip
         queue = job["top"].get("SqsQueueUrl")
-        self.engine.notifier.post(batch, queue, message, now)
+        self.notifier.post(batch, queue, message, now)
 
     def post_callback_stop(self, batch: Batch, record: StepRecord, now: float) -> None:
         job = record.job or {}
         message = {"token": job.get("token"), "status": "Stopping"}
         queue = job.get("top", {}).get("SqsQueueUrl")
-        self.engine.notifier.post(batch, queue, message, now)
-
-    # ------------------------------------------------------------------ results
-    def final_metadata(
-        self, record: StepRecord, outputs: list[dict[str, Any]] | None
-    ) -> dict[str, Any] | None:
-        job = record.job or {}
-        if record.step_type in ARN_MEMBERS:
-            properties = {}  # their metadata is the job's ARN alone: no need to build them
-        else:
-            properties = properties_of(record, self.driver.execution) or {}
-        extra: dict[str, Any] = {}
-        if job.get("token"):
-            extra["callback_token"] = job["token"]
-            extra["sqs_queue_url"] = job.get("top", {}).get("SqsQueueUrl")
-        listed = outputs if outputs is not None else properties.get("OutputParameters")
-        if listed:
-            extra["output_parameters"] = listed
-        return step_metadata(
-            record.step_type, job_arn=job.get("arn"), properties=properties, extra=extra
-        )
-
-    # ------------------------------------------------------------------ caching
-    def _cache_key(self, spec: StepSpec, arguments: Any) -> str:
-        text = json.dumps([spec.type, arguments, spec.property_files], sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    async def _cache_hit(
-        self, batch: Batch, spec: StepSpec, record: StepRecord, arguments: Any, now: float
-    ) -> bool:
-        key = self._cache_key(spec, arguments)
-        execution = self.driver.execution
-        hit = await self.engine.db.run(
-            lambda tx: tx.one("cache_get", pipeline_arn=execution.pipeline_arn, cache_key=key),
-            readonly=True,
-        )
-        if hit is None or hit["execution_arn"] == execution.arn:
-            return False
-        expire = spec.cache_expire_after
-        if expire and now - hit["created"] > iso_duration_seconds(expire):
-            return False
-        record.properties = json.loads(hit["properties"])
-        record.metadata = json.loads(hit["metadata"]) if hit["metadata"] else None
-        record.job = json.loads(hit["job"]) if hit.get("job") else None
-        record.cache_source = hit["execution_arn"]
-        self._to_executing(batch, record, now)
-        self._end_now(batch, record, "Succeeded", now)
-        return True
-
-    def remember_in_cache(self, batch: Batch, record: StepRecord) -> None:
-        spec = self.driver.definition.steps[record.name]
-        if not spec.cache_enabled or record.job is None:
-            return
-        key = self._cache_key(spec, record.job.get("arguments"))
-        batch.statements.append(
-            (
-                "cache_put",
-                {"pipeline_arn": self.driver.execution.pipeline_arn, "cache_key": key,
-                 "step_name": record.name,
-                 "properties": json.dumps(properties_of(record, self.driver.execution)),
-                 "metadata": json.dumps(record.metadata) if record.metadata else None,
-                 "job": record.job_text()},
-            )
-        )  # fmt: skip
+        self.notifier.post(batch, queue, message, now)
