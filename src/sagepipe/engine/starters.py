@@ -6,7 +6,6 @@ so a restart re-attaches to it instead of starting it again."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -281,8 +280,14 @@ class StepStarter:
 
     # ------------------------------------------------------------------ caching
     def _cache_key(self, spec: StepSpec, arguments: Any) -> str:
-        text = json.dumps([spec.type, arguments, spec.property_files], sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        # Only the attributes AWS keys per step type (domain/cache_key.py): the SDK's default
+        # output paths embed the execution id, so hashing every argument never hit. The check
+        # steps' own members are hashed as written (only the Arguments reach this resolved).
+        from sagepipe.domain.cache_key import cache_key
+
+        return cache_key(
+            spec.type, arguments, spec.property_files, step_name=spec.name, step=spec.raw
+        )
 
     async def _cache_hit(
         self, batch: Batch, spec: StepSpec, record: StepRecord, arguments: Any, now: float
