@@ -183,7 +183,7 @@ class StepStarter:
         if spec.type == "Lambda":
             arn = top.get("FunctionArn")
         if spec.cache_enabled:
-            hit = await step_cache.lookup(self.db, execution, spec, arguments, now)
+            hit = await step_cache.lookup(self.db, execution, spec, arguments, top, now)
             if hit is not None:
                 step_cache.reuse(record, hit)
                 self._to_executing(batch, record, now)

@@ -3,10 +3,10 @@ cache key, within its ExpireAfter, is reused instead of run."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
+from sagepipe.domain.cache_key import cache_key
 from sagepipe.domain.definition import StepSpec, iso_duration_seconds
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.engine.batch import Batch
@@ -14,16 +14,23 @@ from sagepipe.engine.step_properties import properties_of
 from sagepipe.store.db import Database
 
 
-def cache_key(spec: StepSpec, arguments: Any) -> str:
-    text = json.dumps([spec.type, arguments, spec.property_files], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+def step_key(spec: StepSpec, arguments: Any, top: dict[str, Any]) -> str:
+    """The key of a run of `spec` with these resolved Arguments and top-level step members
+    (the check steps' SkipCheck, RegisterNewBaseline... are step members): only the
+    attributes AWS keys for the step type (domain/cache_key.py)."""
+    return cache_key(spec.type, arguments, spec.property_files, step_name=spec.name, step=top)
 
 
 async def lookup(
-    db: Database, execution: ExecutionRecord, spec: StepSpec, arguments: Any, now: float
+    db: Database,
+    execution: ExecutionRecord,
+    spec: StepSpec,
+    arguments: Any,
+    top: dict[str, Any],
+    now: float,
 ) -> dict[str, Any] | None:
     """The cached result to reuse for this step, if there is one."""
-    key = cache_key(spec, arguments)
+    key = step_key(spec, arguments, top)
     hit = await db.run(
         lambda tx: tx.one("cache_get", pipeline_arn=execution.pipeline_arn, cache_key=key),
         readonly=True,
@@ -47,7 +54,7 @@ def remember(batch: Batch, execution: ExecutionRecord, spec: StepSpec, record: S
     """Keep a succeeded step's result for later executions, in the tick that ends it."""
     if not spec.cache_enabled or record.job is None:
         return
-    key = cache_key(spec, record.job.get("arguments"))
+    key = step_key(spec, record.job.get("arguments"), record.job.get("top") or {})
     batch.statements.append(
         (
             "cache_put",
