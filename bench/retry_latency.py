@@ -1,4 +1,4 @@
-"""RetryPipelineExecution latency does not grow with the number of succeeded steps (SPEC §5).
+"""RetryPipelineExecution latency does not grow with the number of succeeded steps (docs/behaviour.md §5).
 
     python bench/retry_latency.py [--steps-large N] [--retries K] [--smoke] [--db URL] [--json PATH]
 
@@ -57,7 +57,7 @@ def wait_ended(sm: Any, arn: str, timeout: float, progress: Any = None) -> dict[
 
 
 def succeeded_so_far(url: str, arn: str) -> int:
-    """Succeeded steps, in one request: the retry plan's `reuse` list (SPEC §9)."""
+    """Succeeded steps, in one request: the retry plan's `reuse` list (docs/behaviour.md §9)."""
     import urllib.request
 
     plan_url = f"{url}/_sagepipe/executions/{arn.rsplit('/', 1)[1]}/retry-plan"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from sagepipe.config import Config
@@ -15,6 +16,7 @@ from sagepipe.engine.step_kinds import Runners
 from sagepipe.gateway.awsjson import AwsJsonApp
 from sagepipe.gateway.extension import ExtensionApi
 from sagepipe.gateway.operations import IN_SCOPE, bind
+from sagepipe.objectstore.store import StoreConfig
 from sagepipe.protocol.validate import warm_up
 from sagepipe.providers.callbacks import CallbacksProvider
 from sagepipe.providers.definitions import DefinitionSource
@@ -25,6 +27,9 @@ from sagepipe.providers.retry import RetryProvider
 from sagepipe.providers.steps import StepsProvider
 from sagepipe.providers.tags import TagsProvider
 from sagepipe.runners.faults import FaultRules, SharedFaultRules
+from sagepipe.runners.local.images import ImageMap, ImagesFileError
+from sagepipe.runners.local.runner import LocalRunner
+from sagepipe.runners.local.sandbox import SandboxUnavailable, detect
 from sagepipe.runners.port import Runner
 from sagepipe.runners.simulate import SimulateRunner
 from sagepipe.store.db import Database, SqliteDatabase, open_database
@@ -62,7 +67,7 @@ class DataDirInUse(StartupError):
     pass
 
 
-RUNNER_NAMES = ("simulate",)
+RUNNER_NAMES = ("local", "simulate")
 
 
 def check_runner(name: str) -> None:
@@ -87,6 +92,38 @@ def _lock_sqlite(path: str) -> IO[str]:
     return handle
 
 
+def store_config(config: Config) -> StoreConfig:
+    """The object store jobs use: --s3-endpoint-url with the usual AWS credentials (a local
+    S3-compatible server that accepts any key gets placeholder ones)."""
+    import boto3
+
+    session = boto3.session.Session()
+    credentials = session.get_credentials()
+    region = session.region_name or "us-east-1"
+    if credentials is None:
+        return StoreConfig(config.s3_endpoint_url, region, "sagepipe", "sagepipe")
+    frozen = credentials.get_frozen_credentials()
+    return StoreConfig(config.s3_endpoint_url, region, frozen.access_key, frozen.secret_key)
+
+
+def local_runner(config: Config) -> LocalRunner:
+    if not config.s3_endpoint_url:
+        raise StartupError(
+            "--runner local needs an S3-compatible object store for the jobs' inputs and "
+            "outputs: give its endpoint with --s3-endpoint-url URL (or use --runner simulate)."
+        )
+    try:
+        images = ImageMap.load(config.images)
+        sandbox = detect(config.sandbox, Path(config.data_dir) / "sandbox-probe")
+    except (ImagesFileError, SandboxUnavailable) as exc:
+        raise StartupError(str(exc)) from None
+    return LocalRunner(
+        Path(config.data_dir) / "jobs", sandbox, store_config(config), images,
+        max_jobs=config.max_local_jobs or os.cpu_count() or 1,
+        keep_failed=config.keep_failed_jobs,
+    )  # fmt: skip
+
+
 def build(config: Config, runner: Runner | None = None) -> Service:
     """The service as configured; `runner` replaces the one --runner names (tests)."""
     if runner is None:
@@ -102,7 +139,9 @@ def build(config: Config, runner: Runner | None = None) -> Service:
     # A callback message not sent within two lease periods counts as lost: any server resends it.
     notifier = CallbackNotifier(db, config.sqs_endpoint_url, grace=2 * config.lease_seconds)
     simulate = SimulateRunner(faults)
-    runners = Runners(runner or simulate, simulate)  # "simulate" is the only --runner yet
+    if runner is None and config.runner == "local":
+        runner = local_runner(config)
+    runners = Runners(runner or simulate, simulate)
     engine = Engine(Services(db, runners, notifier), config.lease_seconds, upkeep=[faults.refresh])
     retry = RetryProvider(db, engine, config)
     providers: list[object] = [
@@ -124,5 +163,5 @@ def build(config: Config, runner: Runner | None = None) -> Service:
 
 
 def data_dir_ready(config: Config) -> None:
-    if config.db is None:
+    if config.db is None or config.runner == "local":
         os.makedirs(config.data_dir, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The `sagepipe` command line (SPEC §10)."""
+"""The `sagepipe` command line (docs/behaviour.md §10)."""
 
 from __future__ import annotations
 
@@ -64,8 +64,17 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     add(
         "--runner",
         default=_env("runner", "simulate"),
-        help="what runs Processing, Training and Transform steps: simulate (default: %(default)s)",
+        help="what runs Processing, Training and Transform steps: local (real processes) or "
+        "simulate (default: %(default)s)",
     )
+    add("--images", default=_env("images"), help="JSON file mapping container images to local "
+        "environments, for --runner local")  # fmt: skip
+    add("--max-local-jobs", type=int, default=_optional_int(_env("max-local-jobs")),
+        help="jobs the local runner runs at once (default: the CPU count)")  # fmt: skip
+    add("--sandbox", default=_env("sandbox", "auto"), choices=["auto", "bwrap", "unshare"],
+        help="how local jobs get their own /opt/ml (default: bwrap where installed, else unshare)")  # fmt: skip
+    add("--keep-failed-jobs", default=_env("keep-failed-jobs", "true"), choices=["true", "false"],
+        help="keep a failed local job's /opt/ml tree under --data-dir/jobs (default: true)")  # fmt: skip
     add("--faults", default=_env("faults"), help="JSON file of simulate-runner fault rules")
     add("--max-pipelines", type=int, default=int(_env("max-pipelines", "500") or 500))
     add(
@@ -143,6 +152,10 @@ def _serve(args: argparse.Namespace) -> int:
             s3_endpoint_url=args.s3_endpoint_url,
             sqs_endpoint_url=args.sqs_endpoint_url,
             runner=args.runner,
+            images=args.images,
+            max_local_jobs=args.max_local_jobs,
+            sandbox=args.sandbox,
+            keep_failed_jobs=args.keep_failed_jobs == "true",
             faults=args.faults,
             max_pipelines=args.max_pipelines,
             max_running_executions=args.max_running_executions,

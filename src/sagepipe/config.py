@@ -1,4 +1,4 @@
-"""Service settings. Every flag of `sagepipe serve` also reads SAGEPIPE_<FLAG> (SPEC §10)."""
+"""Service settings. Every flag of `sagepipe serve` also reads SAGEPIPE_<FLAG> (docs/behaviour.md §10)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ class Config:
     s3_endpoint_url: str | None = None
     sqs_endpoint_url: str | None = None
     runner: str = "simulate"  # what runs compute steps (engine/step_kinds.py)
+    images: str | None = None  # --images FILE: container images -> local environments
+    max_local_jobs: int | None = None  # None: the CPU count
+    sandbox: str = "auto"  # how jobs get their own /opt/ml: auto, bwrap or unshare
+    keep_failed_jobs: bool = True  # keep a failed job's /opt/ml tree for a look
     faults: str | None = None
     max_pipelines: int = 500
     max_running_executions: int = 20

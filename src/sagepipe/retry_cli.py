@@ -1,4 +1,4 @@
-"""`sagepipe retry ARN [--max-parallel N] [--dry-run]` (SPEC §10): show what a retry would
+"""`sagepipe retry ARN [--max-parallel N] [--dry-run]` (docs/behaviour.md §10): show what a retry would
 re-run, perform it through the SageMaker API, and follow the execution live."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Callback messages reach the step's SQS queue at least once (SPEC §6), including when the
+"""Callback messages reach the step's SQS queue at least once (docs/behaviour.md §6), including when the
 queue is missing at first and when the server is killed before it could send (a real SQS API:
 moto's standalone server)."""
 

@@ -1,4 +1,4 @@
-"""Callback steps and SendPipelineExecutionStepSuccess/Failure (SPEC §4, §6)."""
+"""Callback steps and SendPipelineExecutionStepSuccess/Failure (docs/behaviour.md §4, §6)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Execution engine: pipeline definitions really run (SPEC §4, §7, §8).
+"""Execution engine: pipeline definitions really run (docs/behaviour.md §4, §7, §8).
 
 Everything goes through boto3 against a real `sagepipe serve` on both backends; outcomes of
-simulated jobs are steered with fault rules (SPEC §9) and resolved values are read back from
+simulated jobs are steered with fault rules (docs/behaviour.md §9) and resolved values are read back from
 the attempt history (`GET /_sagepipe/executions/<id>/attempts`)."""
 
 from __future__ import annotations

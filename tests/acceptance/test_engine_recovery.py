@@ -1,4 +1,4 @@
-"""Execution engine across server restarts (SPEC §4, §8): every transition is durable, and a
+"""Execution engine across server restarts (docs/behaviour.md §4, §8): every transition is durable, and a
 restarted server re-attaches to the jobs that were running instead of starting them again.
 
 Both a clean shutdown (SIGTERM) and a crash (SIGKILL) are covered on both backends. With

@@ -1,4 +1,4 @@
-"""Every transition is recorded as an event (SPEC §4), read back from the database itself on
+"""Every transition is recorded as an event (docs/behaviour.md §4), read back from the database itself on
 both backends: one row per committed change, its transitions in order."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The execution API (SPEC §6): starting executions and what they are started with, reading
+"""The execution API (docs/behaviour.md §6): starting executions and what they are started with, reading
 executions and their steps back, caching, selective execution and run conditions."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pipelines are stored durably (SPEC §4 "stored durably before it is acknowledged"): a server
+"""Pipelines are stored durably (docs/behaviour.md §4 "stored durably before it is acknowledged"): a server
 stopped cleanly (SIGTERM) or killed (SIGKILL) comes back with every pipeline, version, tag
 and idempotency token it acknowledged, on both backends."""
 

@@ -1,6 +1,6 @@
 # Fixtures are imported from tests/support/shared.py; their parameters shadow the imports.
 # ruff: noqa: F811
-"""Foundation: pipelines stored durably (SPEC §1–3, §6). Pipeline resources through boto3
+"""Foundation: pipelines stored durably (docs/behaviour.md §1–3, §6). Pipeline resources through boto3
 against a real server, on both backends: create/describe/update/list/delete, versions, tags,
 name-or-ARN lookup, per-account and per-region isolation, ClientRequestToken idempotency, the
 pipeline limit, and definition validation that leaves nothing behind when it rejects.

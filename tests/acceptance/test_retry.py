@@ -1,4 +1,4 @@
-"""RetryPipelineExecution end to end (SPEC §5, §9): a real server on each backend, real boto3.
+"""RetryPipelineExecution end to end (docs/behaviour.md §5, §9): a real server on each backend, real boto3.
 
 Every test builds its own pipeline; failures come from simulate-runner fault rules."""
 

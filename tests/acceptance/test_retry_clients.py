@@ -1,4 +1,4 @@
-"""RetryPipelineExecution from real clients other than boto3 (SPEC §5, §10): the AWS CLI,
+"""RetryPipelineExecution from real clients other than boto3 (docs/behaviour.md §5, §10): the AWS CLI,
 sagemaker-core's PipelineExecution.retry(), and `sagepipe retry`."""
 
 from __future__ import annotations

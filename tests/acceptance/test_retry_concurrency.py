@@ -1,4 +1,4 @@
-"""RetryPipelineExecution under concurrency (SPEC §5): the parallelism override really limits
+"""RetryPipelineExecution under concurrency (docs/behaviour.md §5): the parallelism override really limits
 the resumed run, and concurrent retries of one execution take effect exactly once."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PipelineDefinitionS3Location (SPEC §6): the definition is read from a real S3 API (moto's
+"""PipelineDefinitionS3Location (docs/behaviour.md §6): the definition is read from a real S3 API (moto's
 server), stored, and described as text; every way of getting it wrong is a
 ValidationException that names the problem, and creates nothing."""
 

@@ -1,6 +1,6 @@
 # Fixtures are imported from tests/support/shared.py; their parameters shadow the imports.
 # ruff: noqa: F811
-"""Every constraint of the botocore model is enforced on the wire (SPEC §1), and malformed
+"""Every constraint of the botocore model is enforced on the wire (docs/behaviour.md §1), and malformed
 requests get clear 4xx errors, never a 5xx.
 
 The constraint cases are generated from botocore's SageMaker model: for each member reachable

@@ -549,7 +549,7 @@ ALSO_REQUIRED = {"ListPipelineExecutionStepsRequest": ("PipelineExecutionArn",)}
 def violations(shape: Shape, value: Any, path: str = "", depth: int = 0) -> list[str]:
     """The model constraints `value` breaks, as '<path>: <what>' strings (empty: valid).
 
-    Mirrors SPEC §1's reading of the model: JSON null counts as absent; integers must fit the
+    Mirrors docs/behaviour.md §1's reading of the model: JSON null counts as absent; integers must fit the
     Java type; timestamps are epoch numbers or ISO-8601 strings; unknown members are refused."""
     kind = shape.type_name
     m = meta(shape)
@@ -640,7 +640,7 @@ def violations(shape: Shape, value: Any, path: str = "", depth: int = 0) -> list
 
 def output_problems(shape: Shape | None, value: Any, path: str = "") -> list[str]:
     """How a success body departs from the output shape: nulls, unknown members, wrong types,
-    missing required members, values outside an enum (SPEC §1: unset members are omitted)."""
+    missing required members, values outside an enum (docs/behaviour.md §1: unset members are omitted)."""
     if shape is None:
         return [] if value == {} else [f"{path}: body for an operation without output"]
     if value is None:
@@ -744,7 +744,7 @@ def request_for(operation: str, kind: str, samples: Samples) -> SearchStrategy[d
 def one_definition_source(
     bodies: SearchStrategy[dict[str, Any]], samples: Samples
 ) -> SearchStrategy[dict[str, Any]]:
-    """Mostly bodies with exactly one definition source (SPEC §6), the inline one: the model
+    """Mostly bodies with exactly one definition source (docs/behaviour.md §6), the inline one: the model
     cannot say "exactly one", and without an S3 endpoint only inline definitions work. Left
     alone, three creates in four would fail on that alone."""
 

@@ -1,5 +1,5 @@
 """Raw HTTP to a sagepipe server (http.client, one keep-alive connection), and the checks
-every answer of the awsJson1.1 edge must pass (SPEC §1)."""
+every answer of the awsJson1.1 edge must pass (docs/behaviour.md §1)."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ _PARSER = botocore.parsers.create_parser("json")
 
 
 def check_reply(reply: Reply, operation: str | None, context: str, *, head: bool = False) -> Any:
-    """The invariants of SPEC §1 for any answer of the API route; returns the decoded body.
+    """The invariants of docs/behaviour.md §1 for any answer of the API route; returns the decoded body.
 
     `operation` None: no operation could be named (its error codes are then the common ones).
     """
@@ -190,7 +190,7 @@ def check_reply(reply: Reply, operation: str | None, context: str, *, head: bool
         output_shape,
     )
     if reply.status == 200 and operation is None:
-        return body  # the extension API (SPEC §9): JSON is all that is promised
+        return body  # the extension API (docs/behaviour.md §9): JSON is all that is promised
     if reply.status == 200:
         assert isinstance(body, dict), f"success body not an object: {where}"
         assert "Error" not in parsed, f"botocore sees an error: {where}"

@@ -535,7 +535,7 @@ def test_condition_false_runs_the_fail_step_and_cache_hits(sdk, name):
     assert ran["CheckAccuracy"]["Metadata"]["Condition"]["Outcome"] == "False"
     assert ran["TooLow"]["StepStatus"] == "Failed"
 
-    # An execution that ended in a Fail step cannot be retried (SPEC §5 step 4).
+    # An execution that ended in a Fail step cannot be retried (docs/behaviour.md §5 step 4).
     with pytest.raises(ClientError) as refused:
         sdk.sm.retry_pipeline_execution(
             PipelineExecutionArn=second.arn, ClientRequestToken=uuid.uuid4().hex

@@ -165,7 +165,7 @@ def execution_id(arn: str) -> str:
 
 
 def attempts(server: ServerProcess, arn: str) -> list[dict[str, Any]]:
-    """The attempt history (SPEC §9), oldest first."""
+    """The attempt history (docs/behaviour.md §9), oldest first."""
     status, body = server.extension("GET", f"/_sagepipe/executions/{execution_id(arn)}/attempts")
     assert status == 200, body
     return list(body["attempts"])

@@ -1,4 +1,4 @@
-"""ARNs and names of the resources sagepipe serves (SPEC §3)."""
+"""ARNs and names of the resources sagepipe serves (docs/behaviour.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Condition step conditions (SPEC §7): validation at parse time, evaluation at run time.
+"""Condition step conditions (docs/behaviour.md §7): validation at parse time, evaluation at run time.
 
 Serialized forms (SageMaker Python SDK ``conditions.py``):
 ``{"Type": "Equals"|"GreaterThan"|..., "LeftValue": v, "RightValue": v}``,

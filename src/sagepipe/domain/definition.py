@@ -1,4 +1,4 @@
-"""Parsing and validation of pipeline definitions (SPEC §7, ``Version: "2020-12-01"``).
+"""Parsing and validation of pipeline definitions (docs/behaviour.md §7, ``Version: "2020-12-01"``).
 
 ``parse_definition`` turns the JSON text into a flat, validated :class:`Definition`: every step
 (Condition branches included) with the steps it waits for. Pure code: no I/O.
@@ -33,7 +33,7 @@ EXCEPTION_TYPES = frozenset(
     + [f"SageMaker.{e}" for e in _JOB_EXCEPTIONS.split()]
 )
 # Run-condition triggers of ``DependsOn: [{"Step": s, "Trigger": t}]`` (no SDK emits these
-# yet; SPEC §7 names "Failed"). "Completed" = the upstream ended Succeeded or Failed.
+# yet; docs/behaviour.md §7 names "Failed"). "Completed" = the upstream ended Succeeded or Failed.
 TRIGGERS = ("Succeeded", "Failed", "Completed")
 MAX_RETRY_ATTEMPTS = 20
 DEFAULT_RETRY_ATTEMPTS = 5

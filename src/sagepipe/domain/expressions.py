@@ -1,4 +1,4 @@
-"""Pipeline expressions: ``{"Get": ...}``, ``Std:Join`` and ``Std:JsonGet`` (SPEC §7).
+"""Pipeline expressions: ``{"Get": ...}``, ``Std:Join`` and ``Std:JsonGet`` (docs/behaviour.md §7).
 
 Pure functions: the engine supplies an :class:`EvalContext` holding what earlier steps
 recorded; nothing here does I/O. Anything that cannot be resolved raises

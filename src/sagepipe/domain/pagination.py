@@ -1,4 +1,4 @@
-"""Opaque NextTokens bound to the query that minted them (SPEC §6: a token used with other
+"""Opaque NextTokens bound to the query that minted them (docs/behaviour.md §6: a token used with other
 filters is a ValidationException). The token carries the keyset position, not an offset, so
 pages stay stable while rows are inserted."""
 

@@ -1,5 +1,5 @@
 """Which steps may start, and how an execution ends: pure functions of the definition and the
-step records (SPEC §4, §5, §7).
+step records (docs/behaviour.md §4, §5, §7).
 
 A step's record from an earlier manual retry that Failed or was Stopped counts as not run:
 that is what makes RetryPipelineExecution re-run exactly what failed or never ran."""

@@ -1,4 +1,4 @@
-"""Step RetryPolicies (SPEC §7): whether a failed attempt is retried, and after how long."""
+"""Step RetryPolicies (docs/behaviour.md §7): whether a failed attempt is retried, and after how long."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The state machines of SPEC §4, written down once. Every status change in the engine and
+"""The state machines of docs/behaviour.md §4, written down once. Every status change in the engine and
 the providers is checked against these tables before it is stored."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a step's expressions can see (SPEC §7): parameters, execution variables, and the
+"""What a step's expressions can see (docs/behaviour.md §7): parameters, execution variables, and the
 recorded results of upstream steps."""
 
 from __future__ import annotations

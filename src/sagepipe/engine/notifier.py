@@ -1,4 +1,4 @@
-"""Callback messages to the step's SQS queue (SPEC §6), when an SQS endpoint is configured.
+"""Callback messages to the step's SQS queue (docs/behaviour.md §6), when an SQS endpoint is configured.
 
 Delivered at least once, through an outbox: a message is written in the same transaction as
 the step state it announces, sent right after that commit, and deleted once SQS has taken it.

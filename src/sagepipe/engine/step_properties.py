@@ -1,4 +1,4 @@
-"""A succeeded step's properties: what `Steps.<name>.<Property>` expressions read (SPEC §7).
+"""A succeeded step's properties: what `Steps.<name>.<Property>` expressions read (docs/behaviour.md §7).
 
 A simulated job's properties are its Describe* response, and that follows from what the step's
 row already holds: the job (resolved arguments, name, ARN, start, outputs) and the step's end.

@@ -1,4 +1,4 @@
-"""The AWS JSON 1.1 app (SPEC §1): one HTTP request in, one response out (gateway/http.py
+"""The AWS JSON 1.1 app (docs/behaviour.md §1): one HTTP request in, one response out (gateway/http.py
 carries them). The request lifecycle is the list of steps in `AwsJsonApp.handle`; everything
 it calls is small and testable alone."""
 

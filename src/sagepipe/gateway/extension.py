@@ -1,14 +1,20 @@
-"""The non-AWS extension API under /_sagepipe/ (SPEC §9)."""
+"""The non-AWS extension API under /_sagepipe/ (docs/behaviour.md §9)."""
 
 from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from typing import Any
 
 from sagepipe import __version__
 from sagepipe.engine.engine import Engine
-from sagepipe.errors import ResourceNotFound, SerializationError, UnknownOperation
+from sagepipe.errors import (
+    ResourceNotFound,
+    SerializationError,
+    UnknownOperation,
+    ValidationError,
+)
 from sagepipe.gateway.awsjson import Request, Response
 from sagepipe.providers.history import HistoryProvider
 from sagepipe.providers.retry import RetryProvider
@@ -16,6 +22,9 @@ from sagepipe.runners.faults import SharedFaultRules, parse_rules
 
 _EXECUTION_ROUTE = re.compile(
     r"/_sagepipe/executions/(?P<id>[a-z0-9]{1,64})/(?P<what>attempts|retry-plan)"
+)
+_LOGS_ROUTE = re.compile(
+    r"/_sagepipe/executions/(?P<id>[a-z0-9]{1,64})/steps/(?P<step>[A-Za-z0-9_-]{1,64})/logs"
 )
 
 
@@ -58,10 +67,36 @@ class ExtensionApi:
                     f"Pipeline execution with id '{match['id']}' does not exist."
                 )
             return Response(200, found)
+        match = _LOGS_ROUTE.fullmatch(path)
+        if match and method == "GET":
+            return await self._logs(match["id"], match["step"], request.query)
         raise UnknownOperation(
             f"{method} {request.path} is not a sagepipe extension route. Routes: GET "
             "/_sagepipe/health, PUT|GET|DELETE /_sagepipe/faults, GET "
-            "/_sagepipe/executions/<id>/attempts, GET /_sagepipe/executions/<id>/retry-plan."
+            "/_sagepipe/executions/<id>/attempts, GET /_sagepipe/executions/<id>/retry-plan, "
+            "GET /_sagepipe/executions/<id>/steps/<step>/logs[?attempt=N]."
+        )
+
+    async def _logs(self, execution_id: str, step: str, query: bytes) -> Response:
+        """docs/behaviour.md §11.5: the step's attempt's stdout and stderr."""
+        values = urllib.parse.parse_qs(query.decode("latin-1"))
+        attempt = None
+        if "attempt" in values:
+            text = values["attempt"][-1]
+            if not text.isdigit() or not 0 < int(text) < 1_000_000:
+                raise ValidationError("attempt must be a whole number from 1 (the first attempt).")
+            attempt = int(text)
+        found = await self.history.attempt_job(execution_id, step, attempt)
+        if found is None:
+            which = f"attempt {attempt} of step" if attempt else "step"
+            raise ResourceNotFound(
+                f"Pipeline execution '{execution_id}' has no {which} '{step}' that has started."
+            )
+        number, job = found
+        runner = self.engine.services.runners.named(job.get("runner"))
+        text = await runner.logs(job) if runner is not None and job else ""
+        return Response(
+            200, {"step": step, "attempt": number, "job_name": job.get("name"), "logs": text}
         )
 
     async def _faults(self, request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""The SageMaker operations sagepipe serves (SPEC §2) and the provider method for each."""
+"""The SageMaker operations sagepipe serves (docs/behaviour.md §2) and the provider method for each."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who is calling, from the SigV4 Authorization header (SPEC §3): the access key picks the
+"""Who is calling, from the SigV4 Authorization header (docs/behaviour.md §3): the access key picks the
 account, the credential scope's region picks the region."""
 
 from __future__ import annotations

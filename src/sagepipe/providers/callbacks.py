@@ -1,7 +1,7 @@
-"""SendPipelineExecutionStepSuccess / Failure: answers to waiting Callback steps (SPEC §6).
+"""SendPipelineExecutionStepSuccess / Failure: answers to waiting Callback steps (docs/behaviour.md §6).
 
 The answer is stored with the callback token; the execution's driver applies it. An unknown
-or already-answered token is ResourceNotFound (a SPEC decision)."""
+or already-answered token is ResourceNotFound (a decision recorded in docs/behaviour.md §6)."""
 
 from __future__ import annotations
 

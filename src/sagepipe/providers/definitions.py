@@ -1,4 +1,4 @@
-"""Where a pipeline definition comes from: inline text or an S3 object (SPEC §6)."""
+"""Where a pipeline definition comes from: inline text or an S3 object (docs/behaviour.md §6)."""
 
 from __future__ import annotations
 

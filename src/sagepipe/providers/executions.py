@@ -1,4 +1,4 @@
-"""Executions: start, describe, list, stop, update, and what they were started with (SPEC §6)."""
+"""Executions: start, describe, list, stop, update, and what they were started with (docs/behaviour.md §6)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def user_context(arn: str | None) -> dict[str, Any] | None:
 def resolve_parameters(
     definition: Definition, given: list[dict[str, str]] | None
 ) -> dict[str, Any]:
-    """Typed values of every declared parameter (SPEC §6 messages)."""
+    """Typed values of every declared parameter (docs/behaviour.md §6 messages)."""
     values: dict[str, Any] = {}
     for item in given or []:
         name, value = item["Name"], item["Value"]

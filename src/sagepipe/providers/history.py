@@ -1,4 +1,4 @@
-"""The attempt history of an execution (SPEC §9): every attempt of every step, and every
+"""The attempt history of an execution (docs/behaviour.md §9): every attempt of every step, and every
 manual retry, oldest first. Nothing here is ever overwritten."""
 
 from __future__ import annotations
@@ -59,3 +59,24 @@ class HistoryProvider:
             }
 
         return await self.db.run(read, readonly=True)
+
+    async def attempt_job(
+        self, execution_id: str, step: str, attempt: int | None
+    ) -> tuple[int, dict[str, Any]] | None:
+        """(attempt number, job document) of the step's given attempt, or of its latest;
+        None when the execution, the step or the attempt does not exist."""
+
+        def read(tx: Tx) -> list[dict[str, Any]] | None:
+            row = tx.one("execution_get_by_id", exec_id=execution_id)
+            if row is None:
+                return None
+            return tx.all("attempts_for_execution", execution_arn=row["arn"])
+
+        attempts = await self.db.run(read, readonly=True)
+        mine = [a for a in attempts or [] if a["name"] == step]
+        if attempt is not None:
+            mine = [a for a in mine if a["attempt"] == attempt]
+        if not mine:
+            return None
+        latest = max(mine, key=lambda a: a["attempt"])
+        return latest["attempt"], _job(latest)

@@ -1,4 +1,4 @@
-"""ClientRequestToken idempotency (SPEC §1, §5): the token is recorded together with the
+"""ClientRequestToken idempotency (docs/behaviour.md §1, §5): the token is recorded together with the
 request fingerprint and the response, in the same transaction as the effect. A replay of the
 same request returns the recorded response; the same token with another request conflicts."""
 

@@ -1,4 +1,4 @@
-"""Pipelines and their versions: CreatePipeline ... UpdatePipelineVersion (SPEC §6)."""
+"""Pipelines and their versions: CreatePipeline ... UpdatePipelineVersion (docs/behaviour.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RetryPipelineExecution (SPEC §5) and its preview, the retry plan (SPEC §9).
+"""RetryPipelineExecution (docs/behaviour.md §5) and its preview, the retry plan (docs/behaviour.md §9).
 
 The request path does a fixed amount of work whatever the execution's size: it checks and
 flips the execution row, records the token and the retry, and hands the execution to the
@@ -36,7 +36,7 @@ class RetryProvider:
         self._background: set[asyncio.Task[None]] = set()
 
     def check_retryable(self, tx: Tx, ctx: RequestContext, row: dict[str, Any]) -> None:
-        """Checks 4 and 5 of SPEC §5, in that order."""
+        """Checks 4 and 5 of docs/behaviour.md §5, in that order."""
         status = row["status"]
         if status not in RETRYABLE_EXECUTION:
             raise ConflictError(
@@ -121,7 +121,7 @@ class RetryProvider:
                 continue
         if retried:
             # Loading the execution's step records and definition is O(steps): the driver
-            # does it after the response, never in the request path (SPEC §5). The retry is
+            # does it after the response, never in the request path (docs/behaviour.md §5). The retry is
             # durable already; if this process dies first, the lease hands it to another.
             task = asyncio.get_running_loop().create_task(self.engine.drive(retried[-1]))
             self._background.add(task)
@@ -129,7 +129,7 @@ class RetryProvider:
         return result
 
     async def plan(self, execution_id: str) -> dict[str, Any] | None:
-        """What a retry would do now, with the error it would get (SPEC §9), or None if the
+        """What a retry would do now, with the error it would get (docs/behaviour.md §9), or None if the
         execution does not exist."""
 
         def read(tx: Tx) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Selective execution (SPEC §6): run only the selected steps, reusing the reference
+"""Selective execution (docs/behaviour.md §6): run only the selected steps, reusing the reference
 execution's results for the steps they depend on."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ListPipelineExecutionSteps: one row per step that has started (SPEC §4, §5)."""
+"""ListPipelineExecutionSteps: one row per step that has started (docs/behaviour.md §4, §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fault rules of the simulate runner (SPEC §9): which simulated step runs fail, how long they
+"""Fault rules of the simulate runner (docs/behaviour.md §9): which simulated step runs fail, how long they
 take, and what Lambda/Callback outputs and property files they produce."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a runner-executed step "is": the external resource it creates, its name and ARN.
 
-Pure functions (SPEC §3): job names `pipelines-<execution id>-<StepName>-<10 random alnum>` cut
+Pure functions (docs/behaviour.md §3): job names `pipelines-<execution id>-<StepName>-<10 random alnum>` cut
 to the resource's name limit, ARNs `arn:aws:sagemaker:<region>:<account>:<kind>/<lower name>`.
 Condition, Fail, ForEach and Cleanup are evaluated by the engine and are not listed here.
 """

@@ -269,7 +269,7 @@ def test_sdk_v2_definition():
     )
     train = d.steps["Train"]
     assert train.upstream == ("Preprocess",)
-    assert train.retry_policies[0].max_attempts == 5  # SPEC default
+    assert train.retry_policies[0].max_attempts == 5  # docs/behaviour.md §7 default
     assert not train.cache_enabled and train.cache_expire_after is None
 
     cond = d.steps["CheckMse"]

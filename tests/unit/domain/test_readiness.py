@@ -1,5 +1,5 @@
 """engine/readiness.py: which steps may start, how an execution ends, and what a manual retry
-re-runs (SPEC §4, §5, §7), from parsed definitions and hand-made step records."""
+re-runs (docs/behaviour.md §4, §5, §7), from parsed definitions and hand-made step records."""
 
 from __future__ import annotations
 

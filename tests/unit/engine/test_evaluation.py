@@ -1,4 +1,4 @@
-"""What a step's expressions see of the execution (SPEC §7: Execution.* variables)."""
+"""What a step's expressions see of the execution (docs/behaviour.md §7: Execution.* variables)."""
 
 from sagepipe.domain.definition import parse_definition
 from sagepipe.domain.expressions import resolve

@@ -1,4 +1,4 @@
-"""Job names and ARNs of runner steps (SPEC §3)."""
+"""Job names and ARNs of runner steps (docs/behaviour.md §3)."""
 
 import re
 

@@ -1,0 +1,74 @@
+"""The plan of one job: what to stage into /opt/ml, what to run, what to upload after."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OPT_ML = "/opt/ml"
+
+
+class ContractError(Exception):
+    """The request cannot run under the container contract; the message is the step's
+    FailureReason (a ClientError, as AWS words a request it refuses)."""
+
+
+@dataclass(frozen=True)
+class Download:
+    uri: str
+    path: str  # where the job sees it, under /opt/ml
+    data_type: str = "S3Prefix"  # or ManifestFile
+    sharded: bool = False  # ShardedByS3Key: each instance gets its share of the objects
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: str  # under /opt/ml
+    uri: str
+    archive: bool = False  # a tar.gz of the directory at `uri`, not its files under it
+
+
+@dataclass
+class JobPlan:
+    kind: str  # Processing | Training
+    image: str
+    entrypoint: list[str] | None  # None: the image's (--images), or the toolkit's `train`
+    arguments: list[str]  # after the entrypoint
+    environment: dict[str, str]
+    downloads: list[Download] = field(default_factory=list)
+    files: dict[str, Any] = field(default_factory=dict)  # /opt/ml path -> JSON document
+    directories: list[str] = field(default_factory=list)  # /opt/ml paths that must exist
+    uploads: list[Upload] = field(default_factory=list)  # after exit 0
+    checkpoint: Upload | None = None  # restored before, uploaded after (Training)
+    metric_definitions: list[dict[str, str]] = field(default_factory=list)
+    max_runtime_seconds: int | None = None
+    instance_count: int = 1
+    script_mode: bool = False  # a framework estimator's sagemaker_program
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobPlan:
+        data = dict(data)
+        data["downloads"] = [Download(**d) for d in data.get("downloads", [])]
+        data["uploads"] = [Upload(**u) for u in data.get("uploads", [])]
+        if data.get("checkpoint"):
+            data["checkpoint"] = Upload(**data["checkpoint"])
+        return cls(**data)
+
+
+def resource_config(instance_count: int, current: int = 1) -> dict[str, Any]:
+    hosts = [f"algo-{i}" for i in range(1, max(instance_count, 1) + 1)]
+    return {"current_host": f"algo-{current}", "hosts": hosts, "network_interface_name": "eth0"}
+
+
+def under_opt_ml(path: Any, member: str, prefix: str = OPT_ML) -> str:
+    """A container path the job may use: absolute, under `prefix`, without `..`."""
+    if not isinstance(path, str) or not path.startswith(prefix.rstrip("/") + "/"):
+        raise ContractError(
+            f"ClientError: {member} '{path}' must be an absolute path under {prefix}/."
+        )
+    if ".." in path.split("/"):
+        raise ContractError(f"ClientError: {member} '{path}' must not contain '..'.")
+    return path.rstrip("/") or prefix

@@ -1,0 +1,284 @@
+"""The `local` runner behind the runner port (runners/port.py).
+
+`start` writes the job's spec into its directory, claims the one launch, and starts the job's
+supervisor in a session of its own; from then on the job directory is the truth: `poll` and
+`wait` read result.json, `stop` signals the supervisor, `attach` finds the job again after a
+restart. Nothing here waits on a child it cannot find again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sagepipe.objectstore.store import StoreConfig
+from sagepipe.runners.contracts.plan import ContractError, JobPlan
+from sagepipe.runners.contracts.processing import processing_plan
+from sagepipe.runners.contracts.training import training_plan
+from sagepipe.runners.local.images import ImageMap
+from sagepipe.runners.local.jobdir import JobDir
+from sagepipe.runners.local.sandbox import Sandbox
+from sagepipe.runners.port import FAILED, STOPPED, SUCCEEDED, Job, JobRequest, Outcome
+from sagepipe.runners.properties import simulated_properties
+
+PLANS = {"Processing": processing_plan, "Training": training_plan}
+# Variables a job inherits from the server; the rest of its environment is the job's own.
+INHERITED = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+LAUNCH_GRACE_S = 10.0  # a supervisor this new may not have written its pid yet
+
+
+class LocalRunner:
+    name = "local"
+
+    def __init__(
+        self,
+        jobs_dir: Path,
+        sandbox: Sandbox,
+        store: StoreConfig,
+        images: ImageMap,
+        max_jobs: int,
+        stop_grace_seconds: float = 30.0,
+        keep_failed: bool = True,
+    ) -> None:
+        self.jobs_dir = jobs_dir
+        self.sandbox = sandbox
+        self.store = store
+        self.images = images
+        self.max_jobs = max(1, max_jobs)
+        self.stop_grace_seconds = stop_grace_seconds
+        self.keep_failed = keep_failed
+        self._running: set[str] = set()  # jobs holding one of the max_jobs slots
+        self._slot_freed = asyncio.Condition()
+        self._children: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ the port
+    def prepare(self, request: JobRequest) -> Job:
+        return {"job_dir": str(self.jobs_dir / request.job["name"]), "step_type": request.step_type}
+
+    async def start(self, job: Job) -> None:
+        jobdir = JobDir(job["job_dir"])
+        if jobdir.launched.exists() or jobdir.result.exists():
+            return  # started (or refused) once already
+        jobdir.path.mkdir(parents=True, exist_ok=True)
+        try:
+            spec = self._spec(job)
+        except ContractError as refused:
+            jobdir.write_json(jobdir.result, {"status": FAILED, "failure_reason": str(refused)})
+            return
+        await self._take_slot(job["name"])
+        jobdir.write_json(jobdir.spec, spec)
+        jobdir.hosts.write_text(_hosts(spec["plan"]["instance_count"]))
+        if not jobdir.claim_launch():
+            return
+        await self._launch(jobdir)
+
+    def poll(self, job: Job) -> Outcome | None:
+        result = JobDir(job["job_dir"]).read_json(JobDir(job["job_dir"]).result)
+        return None if result is None else self._outcome(job, result)
+
+    async def wait(self, job: Job) -> Outcome:
+        jobdir = JobDir(job["job_dir"])
+        delay = 0.01
+        try:
+            while True:
+                outcome = self.poll(job)
+                if outcome is not None:
+                    self._clean(jobdir, outcome)
+                    return outcome
+                if not self._may_be_running(jobdir):
+                    return Outcome.lost(
+                        f"InternalServerError: the supervisor of job {job['name']} ended without "
+                        "a result; the job is lost."
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.25)
+        finally:
+            await self._free_slot(job["name"])
+
+    async def stop(self, job: Job) -> None:
+        jobdir = JobDir(job["job_dir"])
+        if jobdir.result.exists():
+            return
+        jobdir.path.mkdir(parents=True, exist_ok=True)
+        jobdir.stop_file.touch()
+        if not jobdir.launched.exists() and jobdir.claim_launch():
+            # Never started: it never will; it ends stopped.
+            jobdir.write_json(jobdir.result, {"status": STOPPED})
+            return
+        info = jobdir.read_json(jobdir.supervisor)
+        if isinstance(info, dict) and jobdir.supervisor_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(info["pid"], signal.SIGTERM)
+        # A supervisor that has not written its pid yet reads the stop file when it does.
+
+    async def attach(self, job: Job) -> bool:
+        jobdir = JobDir(job["job_dir"])
+        if jobdir.result.exists():
+            return True
+        if not jobdir.launched.exists():
+            await self.start(job)  # prepared and committed, but the launch never happened
+            return True
+        if self._may_be_running(jobdir):
+            self._running.add(job["name"])
+            return True
+        return False
+
+    async def logs(self, job: Job) -> str:
+        try:
+            return JobDir(job["job_dir"]).log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # ------------------------------------------------------------------ helpers
+    def _spec(self, job: Job) -> dict[str, Any]:
+        step_type = job["step_type"]
+        if step_type not in PLANS:
+            raise ContractError(
+                f"ClientError: the local runner does not run {step_type} steps yet."
+            )
+        plan: JobPlan = PLANS[step_type](job["arguments"], job["name"], job["arn"])
+        profile = self.images.lookup(plan.image)
+        environment = {k: os.environ[k] for k in INHERITED if k in os.environ}
+        paths = [str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]
+        if profile is not None:
+            if profile.venv:
+                paths.insert(0, os.path.join(profile.venv, "bin"))
+            environment.update(profile.environment)
+        environment["PATH"] = os.pathsep.join(paths)
+        environment["PYTHONUNBUFFERED"] = "1"  # log lines as they are printed
+        environment.update(self.store.job_environment())
+        environment.update(plan.environment)
+        command = self._command(plan, profile.entrypoint if profile else None, environment)
+        return {
+            "job_name": job["name"], "job_arn": job["arn"], "plan": plan.to_json(),
+            "command": command, "environment": environment, "sandbox": self.sandbox.tool,
+            "store": self.store.to_json(), "stop_grace_seconds": self.stop_grace_seconds,
+            "cwd": "/opt/ml",
+        }  # fmt: skip
+
+    def _command(
+        self, plan: JobPlan, image_entrypoint: list[str] | None, environment: dict[str, str]
+    ) -> list[str]:
+        if plan.entrypoint:
+            command = plan.entrypoint + plan.arguments
+        elif image_entrypoint:
+            command = image_entrypoint + plan.arguments
+        elif plan.script_mode:
+            command = ["train", *plan.arguments]  # the sagemaker-training toolkit
+        else:
+            raise ContractError(
+                f"ClientError: image '{plan.image}' has no command sagepipe knows: the request "
+                "gives no ContainerEntrypoint and no --images entry maps an entrypoint for it. "
+                "Add one to the file given with --images."
+            )
+        program = command[0]
+        if program.startswith("/opt/ml/"):
+            return command  # staged with the inputs
+        if shutil.which(program, path=environment["PATH"]) is None:
+            hint = (
+                " Script mode runs the sagemaker-training toolkit's `train`: pip install "
+                "sagemaker-training into the job's environment."
+                if plan.script_mode and program == "train"
+                else ""
+            )
+            raise ContractError(
+                f"ClientError: the command '{program}' of image '{plan.image}' was not found in "
+                f"the job's environment (PATH={environment['PATH']}).{hint} Map the image to "
+                "an environment that has it with --images."
+            )
+        return command
+
+    async def _launch(self, jobdir: JobDir) -> None:
+        with open(jobdir.path / "supervisor.err", "ab") as errors:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sagepipe.runners.local.supervisor", str(jobdir.path),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
+                start_new_session=True,  # a server crash or Ctrl-C does not reach the job
+            )  # fmt: skip
+        reaper = asyncio.get_running_loop().create_task(_reap(process))
+        self._children.add(reaper)
+        reaper.add_done_callback(self._children.discard)
+
+    def _may_be_running(self, jobdir: JobDir) -> bool:
+        if jobdir.supervisor_alive() or jobdir.result.exists():
+            return True
+        try:
+            launched_at = jobdir.launched.stat().st_mtime
+        except OSError:
+            return False
+        return not jobdir.supervisor.exists() and time.time() - launched_at < LAUNCH_GRACE_S
+
+    async def _take_slot(self, name: str) -> None:
+        async with self._slot_freed:
+            await self._slot_freed.wait_for(lambda: len(self._running) < self.max_jobs)
+            self._running.add(name)
+
+    async def _free_slot(self, name: str) -> None:
+        async with self._slot_freed:
+            self._running.discard(name)
+            self._slot_freed.notify_all()
+
+    def _clean(self, jobdir: JobDir, outcome: Outcome) -> None:
+        """An ended job keeps its log and result; its /opt/ml tree goes, unless it failed and
+        failed jobs are kept for a look."""
+        if outcome.status == FAILED and self.keep_failed:
+            return
+        shutil.rmtree(jobdir.opt_ml, ignore_errors=True)
+
+    def _outcome(self, job: Job, result: dict[str, Any]) -> Outcome:
+        status = result.get("status")
+        if status != SUCCEEDED:
+            return Outcome(
+                STOPPED if status == STOPPED else FAILED,
+                result.get("failure_reason"),
+                result.get("failure_type"),
+                metrics=result.get("metrics") or [],
+            )
+        properties = simulated_properties(
+            job["step_type"], job["arguments"], job["name"], job["arn"], step=job.get("top"),
+            started=_utc(result.get("training_start") or job["started"]),
+            ended=_utc(result.get("training_end") or result.get("ended") or job["started"]),
+        )  # fmt: skip
+        metrics = result.get("metrics") or []
+        if job["step_type"] == "Training":
+            properties["FinalMetricDataList"] = [
+                dict(m, Timestamp=_utc(m["Timestamp"])) for m in metrics
+            ]
+        if result.get("exit_message") is not None and job["step_type"] == "Processing":
+            properties["ExitMessage"] = result["exit_message"]
+        return Outcome(SUCCEEDED, properties=_jsonable(properties), metrics=metrics)
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    await process.wait()
+
+
+def _hosts(instance_count: int) -> str:
+    try:
+        base = Path("/etc/hosts").read_text()
+    except OSError:
+        base = "127.0.0.1 localhost\n"
+    names = " ".join(f"algo-{i}" for i in range(1, max(instance_count, 1) + 1))
+    return base.rstrip("\n") + f"\n127.0.0.1 {names}\n"
+
+
+def _utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(float(epoch), dt.UTC)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return value

@@ -1,0 +1,294 @@
+"""The supervisor of one job: `python -m sagepipe.runners.local.supervisor JOBDIR`.
+
+It outlives the server that launched it (its own session), so a server crash neither stops a
+job nor loses its outcome: it stages the inputs, runs the command in the sandbox, enforces
+MaxRuntimeInSeconds, reads the job's failure and message files and metrics, uploads the
+outputs, and writes result.json last. A SIGTERM asks it to stop the job: SIGTERM to the job,
+SIGKILL after the grace period (docs/behaviour.md §11.5). Everything it does is in the log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from sagepipe.objectstore.store import ObjectStore, StoreConfig, StoreError
+from sagepipe.runners.contracts.plan import Download, JobPlan, Upload
+from sagepipe.runners.local.jobdir import JobDir, process_start_time
+from sagepipe.runners.local.sandbox import Sandbox
+
+FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that become the FailureReason
+MESSAGE_LIMIT = 1024  # bytes of /opt/ml/output/message that become the ExitMessage
+SERVICE_FAULT = "Step.SERVICE_FAULT"
+
+
+class Stopped(Exception):
+    pass
+
+
+class JobFailed(Exception):
+    def __init__(self, reason: str, failure_type: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.failure_type = reason, failure_type
+
+
+class Supervisor:
+    def __init__(self, jobdir: JobDir, spec: dict[str, Any], log: IO[bytes]) -> None:
+        self.jobdir = jobdir
+        self.spec = spec
+        self.plan = JobPlan.from_json(spec["plan"])
+        self.store = ObjectStore(StoreConfig.from_json(spec["store"]))
+        self.log = log
+        self.grace = float(spec.get("stop_grace_seconds", 30))
+        self.child: subprocess.Popen[bytes] | None = None
+        self.stop_asked = threading.Event()
+        self.timed_out = False
+
+    # ------------------------------------------------------------------ helpers
+    def say(self, text: str) -> None:
+        self.log.write(f"[sagepipe] {text}\n".encode())
+        self.log.flush()
+
+    def request_stop(self, *_: Any) -> None:
+        self.stop_asked.set()
+        child = self.child
+        if child is not None and child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+            threading.Timer(self.grace, self._kill).start()
+
+    def _kill(self) -> None:
+        child = self.child
+        if child is not None and child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+
+    def check_stop(self) -> None:
+        if self.stop_asked.is_set():
+            raise Stopped()
+
+    # ------------------------------------------------------------------ the job
+    def run(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"started": time.time()}
+        try:
+            self.stage()
+            result["training_start"] = time.time()
+            code = self.execute()
+            result["exit_code"] = code
+            result["training_end"] = time.time()
+            result.update(self.collect(code))
+            if result["status"] == "Succeeded":
+                self.upload()
+        except Stopped:
+            self.say("stopped")
+            result["status"] = "Stopped"
+        except JobFailed as failed:
+            self.say(f"failed: {failed.reason}")
+            result.update(status="Failed", failure_reason=failed.reason,
+                          failure_type=failed.failure_type)  # fmt: skip
+        finally:
+            self.save_checkpoints()
+        result["ended"] = time.time()
+        if result["status"] == "Succeeded":
+            self.say("the job succeeded")
+        return result
+
+    def stage(self) -> None:
+        for download in self.plan.downloads:
+            self.check_stop()
+            target = self.jobdir.inside(download.path)
+            try:
+                count = self._download(download, target)
+            except StoreError as exc:
+                raise JobFailed(str(exc), _failure_type(exc)) from None
+            self.say(f"staged {download.uri} -> {download.path} ({count} object(s))")
+        if self.plan.checkpoint:
+            with contextlib.suppress(StoreError):  # nothing to restore on a first run
+                self.store.download(self.plan.checkpoint.uri, self.jobdir.inside(
+                    self.plan.checkpoint.path))  # fmt: skip
+        for directory in self.plan.directories:
+            self.jobdir.inside(directory).mkdir(parents=True, exist_ok=True)
+        for path, document in self.plan.files.items():
+            target = self.jobdir.inside(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(document))
+
+    def _download(self, download: Download, target: Path) -> int:
+        if download.data_type != "ManifestFile":
+            return self.store.download(download.uri, target)
+        try:
+            manifest = json.loads(self.store.get_bytes(download.uri))
+            prefix, keys = manifest[0]["prefix"], manifest[1:]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise JobFailed(
+                f"ClientError: the manifest {download.uri} is not a JSON list "
+                '[{"prefix": "s3://..."}, "key", ...].'
+            ) from None
+        for key in keys:
+            self.store.download(prefix.rstrip("/") + "/" + key, (target / key).parent)
+        return len(keys)
+
+    def execute(self) -> int:
+        sandbox = Sandbox(self.spec["sandbox"])
+        self.jobdir.park.mkdir(exist_ok=True)
+        command = sandbox.wrap(
+            self.spec["command"], self.jobdir.opt_ml, self.jobdir.hosts, self.jobdir.park,
+            self.spec.get("cwd", "/opt/ml"),
+        )  # fmt: skip
+        self.check_stop()
+        self.say("running " + " ".join(self.spec["command"]))
+        try:
+            self.child = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                env=self.spec["environment"], start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise JobFailed(f"ClientError: could not start the job's command: {exc}") from None
+        if self.stop_asked.is_set():  # asked while it was being started
+            self.request_stop()
+        limit = self.plan.max_runtime_seconds
+        try:
+            return self.child.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            self.timed_out = True
+            self.say(f"MaxRuntimeInSeconds ({limit}) reached: stopping the job")
+            self.request_stop()
+            return self.child.wait()
+
+    def collect(self, code: int) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        message_path = self.jobdir.inside("/opt/ml/output/message")
+        if message_path.is_file():
+            raw = message_path.read_bytes()[:MESSAGE_LIMIT]
+            try:
+                found["exit_message"] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise JobFailed(
+                    "ClientError: /opt/ml/output/message is not valid UTF-8 text."
+                ) from None
+        found["metrics"] = self.metrics()
+        if self.timed_out:
+            limit = self.plan.max_runtime_seconds
+            raise JobFailed(
+                f"MaxRuntimeExceeded: the job ran longer than StoppingCondition."
+                f"MaxRuntimeInSeconds ({limit} s) and was stopped."
+            )
+        if self.stop_asked.is_set():
+            raise Stopped()
+        if code == 0:
+            found["status"] = "Succeeded"
+            return found
+        failure = self.jobdir.inside("/opt/ml/output/failure")
+        if failure.is_file():
+            text = failure.read_bytes().decode("utf-8", "replace")[:FAILURE_LIMIT]
+            if text.strip():
+                raise JobFailed(text)
+        raise JobFailed(
+            f"AlgorithmError: the job's command exited with code {code}. "
+            f"Last lines of its log:\n{self.log_tail()}"[:FAILURE_LIMIT]
+        )
+
+    def log_tail(self, lines: int = 10) -> str:
+        text = self.jobdir.log.read_bytes()[-8192:].decode("utf-8", "replace")
+        kept = [line for line in text.splitlines() if not line.startswith("[sagepipe]")]
+        return "\n".join(kept[-lines:])
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The last value of each MetricDefinitions regex in the job's log."""
+        if not self.plan.metric_definitions:
+            return []
+        text = self.jobdir.log.read_bytes().decode("utf-8", "replace")
+        found = []
+        for definition in self.plan.metric_definitions:
+            try:
+                pattern = re.compile(definition["Regex"])
+            except (re.error, KeyError, TypeError):
+                continue
+            matches = [m for m in pattern.finditer(text) if m.groups()]
+            if not matches:
+                continue
+            try:
+                value = float(matches[-1].group(1))
+            except (TypeError, ValueError):
+                continue
+            found.append({"MetricName": definition.get("Name"), "Value": value,
+                          "Timestamp": time.time()})  # fmt: skip
+        return found
+
+    def upload(self) -> None:
+        for upload in self.plan.uploads:
+            self.check_stop()
+            source = self.jobdir.inside(upload.path)
+            try:
+                if upload.archive:
+                    self._upload_archive(source, upload)
+                elif any(source.rglob("*")):
+                    count = self.store.upload_tree(source, upload.uri)
+                    self.say(f"uploaded {upload.path} -> {upload.uri} ({count} file(s))")
+                else:
+                    self.say(f"{upload.path} is empty: nothing uploaded to {upload.uri}")
+            except StoreError as exc:
+                raise JobFailed(str(exc), _failure_type(exc)) from None
+
+    def _upload_archive(self, source: Path, upload: Upload) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.jobdir.path, suffix=".tar.gz") as handle:
+            with tarfile.open(fileobj=handle, mode="w:gz") as archive:
+                if source.is_dir():
+                    for entry in sorted(source.iterdir()):
+                        archive.add(entry, arcname=entry.name)
+            handle.flush()
+            self.store.upload_file(Path(handle.name), upload.uri)
+        self.say(f"uploaded {upload.path} as {upload.uri}")
+
+    def save_checkpoints(self) -> None:
+        checkpoint = self.plan.checkpoint
+        if checkpoint is None:
+            return
+        source = self.jobdir.inside(checkpoint.path)
+        if source.is_dir() and any(source.rglob("*")):
+            with contextlib.suppress(StoreError):
+                self.store.upload_tree(source, checkpoint.uri)
+                self.say(f"checkpoints uploaded to {checkpoint.uri}")
+
+
+def _failure_type(exc: StoreError) -> str | None:
+    """A missing object or bucket is the request's fault (no retry matches); anything else
+    went wrong on the way to the store, which a Step.SERVICE_FAULT policy may retry."""
+    text = str(exc)
+    client = ("No S3 objects found", "does not exist", "not an S3 URI", "names no bucket",
+              "NoSuchKey", "AccessDenied", "InvalidBucketName", "larger than")  # fmt: skip
+    return None if any(marker in text for marker in client) else SERVICE_FAULT
+
+
+def main(argv: list[str]) -> int:
+    jobdir = JobDir(argv[1])
+    spec = jobdir.read_json(jobdir.spec)
+    pid = os.getpid()
+    jobdir.write_json(jobdir.supervisor, {"pid": pid, "start_time": process_start_time(pid)})
+    with open(jobdir.log, "ab", buffering=0) as log:
+        supervisor = Supervisor(jobdir, spec, log)
+        signal.signal(signal.SIGTERM, supervisor.request_stop)
+        if jobdir.stop_file.exists():  # a stop asked before this process could hear it
+            supervisor.stop_asked.set()
+        try:
+            result = supervisor.run()
+        except Exception as exc:  # a bug here must still end the job with a reason
+            supervisor.say(f"internal error: {exc!r}")
+            result = {"status": "Failed", "failure_type": "SageMaker.JOB_INTERNAL_ERROR",
+                      "failure_reason": f"InternalServerError: the job's supervisor failed: {exc}"}  # fmt: skip
+    jobdir.write_json(jobdir.result, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

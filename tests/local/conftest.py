@@ -1,0 +1,56 @@
+"""Fixtures of the local-runner suite: a real S3 API (moto's server) and a sagepipe server
+running real jobs against it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.s3 import MotoServer
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    server = MotoServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: MotoServer) -> Any:
+    return s3_server.client()
+
+
+@pytest.fixture
+def bucket(s3: Any, name: str) -> str:
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["bwrap", "unshare"])
+def sandbox(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def local_server(
+    s3_server: MotoServer, tmp_path: Path, sandbox: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ServerProcess]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    server = ServerProcess(
+        ["--data-dir", str(tmp_path / "data"), "--runner", "local", "--sandbox", sandbox,
+         "--s3-endpoint-url", s3_server.url]
+    )  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
