@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO
 
 from sagepipe.config import Config
+from sagepipe.engine.documents import DocumentReader
 from sagepipe.engine.driver import Services
 from sagepipe.engine.engine import Engine
 from sagepipe.engine.notifier import CallbackNotifier
@@ -16,7 +17,7 @@ from sagepipe.engine.step_kinds import Runners
 from sagepipe.gateway.awsjson import AwsJsonApp
 from sagepipe.gateway.extension import ExtensionApi
 from sagepipe.gateway.operations import IN_SCOPE, bind
-from sagepipe.objectstore.store import StoreConfig
+from sagepipe.objectstore.store import ObjectStore, StoreConfig
 from sagepipe.protocol.validate import warm_up
 from sagepipe.providers.callbacks import CallbacksProvider
 from sagepipe.providers.definitions import DefinitionSource
@@ -106,8 +107,8 @@ def store_config(config: Config) -> StoreConfig:
     return StoreConfig(config.s3_endpoint_url, region, frozen.access_key, frozen.secret_key)
 
 
-def local_runner(config: Config) -> LocalRunner:
-    if not config.s3_endpoint_url:
+def local_runner(config: Config, store: StoreConfig | None) -> LocalRunner:
+    if store is None:
         raise StartupError(
             "--runner local needs an S3-compatible object store for the jobs' inputs and "
             "outputs: give its endpoint with --s3-endpoint-url URL (or use --runner simulate)."
@@ -118,7 +119,7 @@ def local_runner(config: Config) -> LocalRunner:
     except (ImagesFileError, SandboxUnavailable) as exc:
         raise StartupError(str(exc)) from None
     return LocalRunner(
-        Path(config.data_dir) / "jobs", sandbox, store_config(config), images,
+        Path(config.data_dir) / "jobs", sandbox, store, images,
         max_jobs=config.max_local_jobs or os.cpu_count() or 1,
         keep_failed=config.keep_failed_jobs,
     )  # fmt: skip
@@ -139,10 +140,14 @@ def build(config: Config, runner: Runner | None = None) -> Service:
     # A callback message not sent within two lease periods counts as lost: any server resends it.
     notifier = CallbackNotifier(db, config.sqs_endpoint_url, grace=2 * config.lease_seconds)
     simulate = SimulateRunner(faults)
+    store = store_config(config) if config.s3_endpoint_url else None
     if runner is None and config.runner == "local":
-        runner = local_runner(config)
+        runner = local_runner(config, store)
     runners = Runners(runner or simulate, simulate)
-    engine = Engine(Services(db, runners, notifier), config.lease_seconds, upkeep=[faults.refresh])
+    documents = DocumentReader(ObjectStore(store) if store else None)
+    engine = Engine(
+        Services(db, runners, notifier, documents), config.lease_seconds, upkeep=[faults.refresh]
+    )
     retry = RetryProvider(db, engine, config)
     providers: list[object] = [
         PipelinesProvider(db, DefinitionSource(config.s3_endpoint_url), config.max_pipelines),

@@ -104,3 +104,54 @@ def test_an_input_that_matches_no_object_fails_the_step_naming_the_uri(
     reason = steps_by_name(sm, arn)["Preprocess"]["FailureReason"]
     assert reason == f'ClientError: No S3 objects found under S3 URL "s3://{bucket}/raw/data.csv".'
     json.dumps(reason)
+
+
+EVALUATE = """
+import json, pathlib
+out = pathlib.Path("/opt/ml/processing/evaluation"); out.mkdir(parents=True, exist_ok=True)
+(out / "evaluation.json").write_text(json.dumps({"metrics": {"accuracy": {"value": 0.91}}}))
+"""
+
+
+def evaluation_pipeline(bucket: str, threshold: float) -> list[dict[str, Any]]:
+    evaluate = processing_step("Evaluate", bucket, "code/evaluate.py")
+    evaluate["Arguments"]["AppSpecification"]["ContainerEntrypoint"][1] = (
+        "/opt/ml/processing/input/code/evaluate.py"
+    )
+    evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"] = [{
+        "OutputName": "evaluation", "S3Output": {
+            "S3Uri": f"s3://{bucket}/evaluation", "LocalPath": "/opt/ml/processing/evaluation",
+            "S3UploadMode": "EndOfJob"}}]  # fmt: skip
+    evaluate["PropertyFiles"] = [{"PropertyFileName": "EvaluationReport",
+                                  "OutputName": "evaluation", "FilePath": "evaluation.json"}]  # fmt: skip
+    check = {
+        "Name": "CheckAccuracy", "Type": "Condition",
+        "Arguments": {
+            "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": {"Std:JsonGet": {
+                "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                "Path": "metrics.accuracy.value"}}, "RightValue": threshold}],
+            "IfSteps": [{"Name": "Good", "Type": "Fail", "Arguments": {"ErrorMessage": "good"}}],
+            "ElseSteps": [{"Name": "Bad", "Type": "Fail", "Arguments": {"ErrorMessage": {
+                "Std:Join": {"On": " ", "Values": ["accuracy", {"Std:JsonGet": {
+                    "S3Uri": f"s3://{bucket}/evaluation/evaluation.json",
+                    "Path": "metrics.accuracy.value"}}]}}}}],
+        },
+    }  # fmt: skip
+    return [evaluate, check]
+
+
+def test_a_condition_reads_the_property_file_the_job_wrote(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="code/evaluate.py", Body=EVALUATE.encode())
+    sm = local_server.client()
+    create(sm, name, evaluation_pipeline(bucket, 0.95))
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    described = wait_status(sm, arn, timeout=60)
+    steps = steps_by_name(sm, arn)
+    assert steps["Evaluate"]["StepStatus"] == "Succeeded", steps
+    assert steps["CheckAccuracy"]["Metadata"]["Condition"]["Outcome"] == "False"
+    assert "Good" not in steps
+    # The Fail step's message read the same document through the S3Uri form.
+    assert described["FailureReason"] == "accuracy 0.91"

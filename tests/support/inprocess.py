@@ -15,7 +15,6 @@ from typing import Any
 
 from sagepipe.app import Service, build
 from sagepipe.config import Config
-from sagepipe.engine.driver import Services
 from sagepipe.engine.engine import Engine
 from sagepipe.gateway.awsjson import Request
 from sagepipe.runners.port import STOPPED, SUCCEEDED, Job, JobRequest, Outcome
@@ -166,9 +165,7 @@ class InProcess:
     def second_engine(self) -> Engine:
         """Another engine on the same database, as a second server would run it."""
         services = self.engine.services
-        return Engine(
-            Services(services.db, services.runners, services.notifier), self.config.lease_seconds
-        )
+        return Engine(services, self.config.lease_seconds)
 
     async def call(self, operation: str, **body: Any) -> dict[str, Any]:
         assert self.service is not None

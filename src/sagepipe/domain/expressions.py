@@ -325,7 +325,7 @@ def _resolve_json_get(body: object, ctx: EvalContext) -> object:
         raise ExpressionError("Std:JsonGet Path must be a string.")
     path = parse_path(path_text)
     if "PropertyFile" in body:
-        ref = _property_file_ref(body["PropertyFile"], ctx)
+        ref = property_file_ref(body["PropertyFile"], ctx)
         doc = ctx.property_file(ref.step, ref.file_name)
         if doc is None:
             raise ExpressionError(
@@ -347,7 +347,7 @@ def _resolve_json_get(body: object, ctx: EvalContext) -> object:
     return _walk(doc, path, owner)
 
 
-def _property_file_ref(spec: object, ctx: EvalContext) -> PropertyFileRef:
+def property_file_ref(spec: object, ctx: EvalContext) -> PropertyFileRef:
     if isinstance(spec, str):
         # Bare file name: the engine knows which step declares it.
         owner_of = getattr(ctx, "property_file_owner", None)

@@ -19,6 +19,7 @@ from sagepipe.domain.definition import Definition
 from sagepipe.domain.records import ExecutionRecord, StepRecord, event_row
 from sagepipe.domain.states import RUNNING_EXECUTION
 from sagepipe.engine.batch import Batch, Indexes
+from sagepipe.engine.documents import DocumentReader
 from sagepipe.engine.ending import StepEnding
 from sagepipe.engine.notifier import CallbackNotifier
 from sagepipe.engine.starters import StepStarter
@@ -45,6 +46,7 @@ class Services:
     db: Database
     runners: Runners
     notifier: CallbackNotifier
+    documents: DocumentReader  # Std:JsonGet documents from the object store
 
 
 class Driver:
@@ -71,8 +73,9 @@ class Driver:
         self.index = self._build_index()
         self.ending = StepEnding(execution, definition)
         self.starter = StepStarter(
-            execution, definition, self.ending, services.db, services.runners, services.notifier
-        )
+            execution, definition, self.ending, services.db, services.runners, services.notifier,
+            services.documents,
+        )  # fmt: skip
 
     def _build_index(self) -> Indexes:
         index = Indexes()

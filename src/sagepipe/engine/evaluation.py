@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sagepipe.domain.definition import Definition
+from sagepipe.domain.expressions import ExpressionError
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.engine.step_properties import properties_of
 
@@ -51,7 +52,11 @@ class StepContext:
         self.parameters: Mapping[str, object] = execution.parameters
         self._execution = execution
         self._steps = steps
+        self._definition = definition
         self.property_file_owner = definition.property_file_owner
+        # JSON documents read from the object store for Std:JsonGet (engine/documents.py).
+        self.documents: dict[str, object] = {}
+        self.problems: dict[str, str] = {}  # URI -> why it could not be read
         self.execution_vars: Mapping[str, object] = _ExecutionVariables(
             {
                 "PipelineName": execution.pipeline_name,
@@ -77,6 +82,36 @@ class StepContext:
         return record.outcome if record else None
 
     def property_file(self, step: str, file_name: str) -> object | None:
+        """A simulated job's document (from fault rules), else the one its output holds."""
         record = self._succeeded(step)
         files = (record.job or {}).get("property_files") if record else None
-        return files.get(file_name) if isinstance(files, dict) else None
+        if isinstance(files, dict) and file_name in files:
+            return files[file_name]
+        uri = self.property_file_uri(step, file_name)
+        if uri in self.problems:
+            raise ExpressionError(
+                f"Property file '{file_name}' of step '{step}': {self.problems[uri]}"
+            )
+        return self.documents.get(uri) if uri else None
+
+    def property_file_uri(self, step: str, file_name: str) -> str | None:
+        """Where a succeeded step's PropertyFile is: `<its output's S3Uri>/<FilePath>`."""
+        declared = self._definition.steps[step].property_files.get(file_name) if (
+            step in self._definition.steps
+        ) else None  # fmt: skip
+        properties = self.step_properties(step)
+        if not declared or not properties:
+            return None
+        outputs = (properties.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        for output in outputs:
+            if isinstance(output, dict) and output.get("OutputName") == declared["OutputName"]:
+                base = str((output.get("S3Output") or {}).get("S3Uri") or "").rstrip("/")
+                return f"{base}/{str(declared.get('FilePath') or '').lstrip('/')}"
+        return None
+
+    def read_s3_json(self, uri: str) -> object:
+        if uri not in self.documents:
+            raise ExpressionError(
+                self.problems.get(uri, f"The JSON document {uri} could not be read.")
+            )
+        return self.documents[uri]

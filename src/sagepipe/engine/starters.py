@@ -13,10 +13,11 @@ from typing import Any
 from sagepipe.domain import readiness
 from sagepipe.domain.conditions import evaluate_conditions
 from sagepipe.domain.definition import Definition, StepSpec
-from sagepipe.domain.expressions import ExpressionError, resolve
+from sagepipe.domain.expressions import JSON_GET, ExpressionError, iter_expressions, resolve
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.engine import step_cache
 from sagepipe.engine.batch import Batch
+from sagepipe.engine.documents import DocumentReader
 from sagepipe.engine.ending import StepEnding
 from sagepipe.engine.evaluation import StepContext
 from sagepipe.engine.notifier import CallbackNotifier
@@ -38,8 +39,11 @@ class StepStarter:
         db: Database,
         runners: Runners,
         notifier: CallbackNotifier,
+        documents: DocumentReader,
     ) -> None:
         self.execution = execution
+        self.documents = documents
+        self._json_readers: dict[str, bool] = {}  # step name -> has a Std:JsonGet
         self.definition = definition
         self.ending = ending
         self.db = db
@@ -111,6 +115,13 @@ class StepStarter:
             if not ended_now and started < STARTS_PER_TICK:
                 return False
 
+    def _reads_documents(self, spec: StepSpec) -> bool:
+        reads = self._json_readers.get(spec.name)
+        if reads is None:
+            reads = any(kind == JSON_GET for kind, _ in iter_expressions(spec.raw))
+            self._json_readers[spec.name] = reads
+        return reads
+
     # ------------------------------------------------------------------ starting
     def _begin(self, batch: Batch, spec: StepSpec, now: float) -> StepRecord:
         """The step's record for a new attempt, moved to Starting (or on from a back-off)."""
@@ -158,6 +169,8 @@ class StepStarter:
         """Start one step; True if it also ended (so more steps may be ready)."""
         record = self._begin(batch, spec, now)
         context = StepContext(self.execution, self.definition, batch.view, now)
+        if self._reads_documents(spec):
+            await self.documents.fetch_for(spec.raw, context)
         kind = kind_of(spec.type)
         if kind is StepKind.EVALUATED:
             evaluate = self._condition if spec.type == "Condition" else self._fail_step
