@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.jobenv import job_environment
 from tests.support.s3 import MotoServer
 from tests.support.server import ServerProcess
 
@@ -54,3 +55,35 @@ def local_server(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def local_server_with(
+    s3_server: MotoServer, tmp_path: Path, sandbox: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """A factory: a local-runner server with extra flags."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    servers: list[ServerProcess] = []
+
+    def start(*extra: str) -> ServerProcess:
+        server = ServerProcess(
+            ["--data-dir", str(tmp_path / "data"), "--runner", "local", "--sandbox", sandbox,
+             "--s3-endpoint-url", s3_server.url, *extra]
+        )  # fmt: skip
+        server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def training_venv() -> Path:
+    """A job environment with the sagemaker-training toolkit and scikit-learn, as a framework
+    image would have them (built once, reused while its requirements are unchanged)."""
+    return job_environment("sagemaker-training", "scikit-learn")
