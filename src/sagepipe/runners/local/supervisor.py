@@ -65,7 +65,9 @@ class Supervisor:
         if child is not None and child.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGTERM)
-            threading.Timer(self.grace, self._kill).start()
+            timer = threading.Timer(self.grace, self._kill)
+            timer.daemon = True  # the supervisor's own end must not wait for it
+            timer.start()
 
     def _kill(self) -> None:
         child = self.child
