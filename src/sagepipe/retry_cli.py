@@ -13,8 +13,9 @@ import urllib.request
 import uuid
 from typing import Any
 
+from sagepipe.domain.states import RUNNING_EXECUTION, ExecutionStatus, StepStatus
+
 POLL_SECONDS = 0.25
-RUNNING = ("Executing", "Stopping")
 
 
 class Problem(Exception):
@@ -115,9 +116,9 @@ def follow(sm: Any, arn: str, before: dict[str, tuple[str, int, str | None]]) ->
             if now[name] != seen.get(name):
                 status, attempt, reason = now[name]
                 line = f"  {time.time() - began:6.1f}s  {name:<24} {status:<10} attempt {attempt}"
-                _say(line + (f": {reason}" if status == "Failed" and reason else ""))
+                _say(line + (f": {reason}" if status == StepStatus.FAILED and reason else ""))
         seen = now
-        if described["PipelineExecutionStatus"] not in RUNNING:
+        if described["PipelineExecutionStatus"] not in RUNNING_EXECUTION:
             return described
         time.sleep(POLL_SECONDS)
 
@@ -154,7 +155,7 @@ def perform(args: argparse.Namespace) -> int:
     status = final["PipelineExecutionStatus"]
     reason = final.get("FailureReason")
     _say(f"\nExecution {status}" + (f": {reason}" if reason else ""))
-    return 0 if status == "Succeeded" else 1
+    return 0 if status == ExecutionStatus.SUCCEEDED else 1
 
 
 def run_retry(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from sagepipe.domain.definition import Definition, StepSpec
 from sagepipe.domain.records import StepRecord
+from sagepipe.domain.states import ExecutionStatus, StepStatus
 
 GENERIC_FAILURE = "Step failure: One or multiple steps failed."
 
@@ -18,17 +19,21 @@ def settled_status(record: StepRecord | None, current_retry: int) -> str | None:
     """The step's status as this run sees it; None while it has not run in this run."""
     if record is None:
         return None
-    if record.status in ("Failed", "Stopped") and record.manual_retry < current_retry:
+    if (
+        record.status in (StepStatus.FAILED, StepStatus.STOPPED)
+        and record.manual_retry < current_retry
+    ):
         return None
     return record.status
 
 
 def _trigger_met(status: str | None, trigger: str) -> bool:
+    # `trigger` is a DependsOn Trigger (definition.TRIGGERS), not a status.
     if trigger == "Failed":
-        return status == "Failed"
+        return status == StepStatus.FAILED
     if trigger == "Completed":
-        return status in ("Succeeded", "Failed")
-    return status == "Succeeded"
+        return status in (StepStatus.SUCCEEDED, StepStatus.FAILED)
+    return status == StepStatus.SUCCEEDED
 
 
 def may_start(spec: StepSpec, steps: Mapping[str, StepRecord], current_retry: int) -> bool:
@@ -36,7 +41,7 @@ def may_start(spec: StepSpec, steps: Mapping[str, StepRecord], current_retry: in
         return False
     if spec.branch is not None:
         condition = steps.get(spec.branch[0])
-        if condition is None or condition.status != "Succeeded":
+        if condition is None or condition.status != StepStatus.SUCCEEDED:
             return False
         if condition.outcome != spec.branch[1]:
             return False
@@ -66,23 +71,23 @@ def blocking_failures(
     return [
         name
         for name, record in steps.items()
-        if settled_status(record, current_retry) == "Failed" and name not in handled
+        if settled_status(record, current_retry) == StepStatus.FAILED and name not in handled
     ]
 
 
 def final_status(
     definition: Definition, steps: Mapping[str, StepRecord], current_retry: int
-) -> tuple[str, str | None]:
+) -> tuple[ExecutionStatus, str | None]:
     """How an execution with nothing left to run ends: status and FailureReason."""
     blocking = blocking_failures(definition, steps, current_retry)
     if blocking:
         for name in blocking:
             if definition.steps[name].type == "Fail":
-                return "Failed", steps[name].failure_reason or ""
-        return "Failed", GENERIC_FAILURE
-    if any(settled_status(r, current_retry) == "Failed" for r in steps.values()):
-        return "CompletedWithFailures", None
-    return "Succeeded", None
+                return ExecutionStatus.FAILED, steps[name].failure_reason or ""
+        return ExecutionStatus.FAILED, GENERIC_FAILURE
+    if any(settled_status(r, current_retry) == StepStatus.FAILED for r in steps.values()):
+        return ExecutionStatus.COMPLETED_WITH_FAILURES, None
+    return ExecutionStatus.SUCCEEDED, None
 
 
 def retry_plan(
@@ -104,7 +109,7 @@ def retry_plan(
     for name in definition.topological_order():
         spec = definition.steps[name]
         record = steps.get(name)
-        if record is not None and record.status == "Succeeded":
+        if record is not None and record.status == StepStatus.SUCCEEDED:
             reuse.append(name)
             reused.add(name)
             continue
@@ -113,7 +118,7 @@ def retry_plan(
             continue
         if spec.branch is not None:
             condition = steps.get(spec.branch[0])
-            decided = condition is not None and condition.status == "Succeeded"
+            decided = condition is not None and condition.status == StepStatus.SUCCEEDED
             if decided and condition.outcome != spec.branch[1]:  # type: ignore[union-attr]
                 skipped.add(name)
                 continue
@@ -122,7 +127,7 @@ def retry_plan(
             upstream in skipped
             or (
                 upstream in reused
-                and not _trigger_met("Succeeded", triggers.get(upstream, "Succeeded"))
+                and not _trigger_met(StepStatus.SUCCEEDED, triggers.get(upstream, "Succeeded"))
             )
             for upstream in spec.upstream
         ):

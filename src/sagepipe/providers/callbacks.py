@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from sagepipe.domain.states import StepStatus
 from sagepipe.errors import ResourceNotFound
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.idempotency import run_once
@@ -24,10 +25,11 @@ class CallbacksProvider:
 
     async def _answer(
         self, ctx: RequestContext, operation: str, token: str, client_token: str | None,
-        status: str, result: dict[str, Any],
+        status: StepStatus, result: dict[str, Any],
     ) -> dict[str, Any]:  # fmt: skip
         def effect(tx: Tx) -> dict[str, Any]:
             row = tx.one("callback_get", token=token, account=ctx.account, region=ctx.region)
+            # A callback is Waiting until answered, then holds the step status it asks for.
             if row is None or row["status"] != "Waiting":
                 raise ResourceNotFound(
                     f"Callback token '{token}' does not exist or was already used: a token "
@@ -49,7 +51,7 @@ class CallbacksProvider:
     ) -> dict[str, Any]:
         return await self._answer(
             ctx, "SendPipelineExecutionStepSuccess", callback_token, client_request_token,
-            "Succeeded", {"OutputParameters": output_parameters or []},
+            StepStatus.SUCCEEDED, {"OutputParameters": output_parameters or []},
         )  # fmt: skip
 
     async def send_pipeline_execution_step_failure(
@@ -61,5 +63,5 @@ class CallbacksProvider:
     ) -> dict[str, Any]:
         return await self._answer(
             ctx, "SendPipelineExecutionStepFailure", callback_token, client_request_token,
-            "Failed", {"FailureReason": failure_reason or "Callback step failed."},
+            StepStatus.FAILED, {"FailureReason": failure_reason or "Callback step failed."},
         )  # fmt: skip

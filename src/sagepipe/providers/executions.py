@@ -20,6 +20,7 @@ from sagepipe.domain.pagination import (
     query_fingerprint,
 )
 from sagepipe.domain.records import ExecutionRecord, execution_event_row
+from sagepipe.domain.states import ExecutionStatus, check_execution
 from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.idempotency import run_once
@@ -40,6 +41,21 @@ def find_execution(
     if row is None or (row["account"], row["region"]) != (ctx.account, ctx.region):
         raise ResourceNotFound(f"Pipeline execution '{arn}' does not exist.")
     return row
+
+
+STOP_REFUSED = "Only pipelines with 'Executing' status can be stopped"
+
+
+def request_stop(tx: Tx, ctx: RequestContext, row: dict[str, Any]) -> None:
+    """Move the execution `row` (read under its row lock) to Stopping, checked against the state
+    machine before anything is written. Its steps are the driver's to stop: this changes none.
+    The caller refuses a stop the client may not ask for (STOP_REFUSED) first: an
+    IllegalTransition here is a bug."""
+    check_execution(row["status"], ExecutionStatus.STOPPING)
+    changed = tx.exec("execution_request_stop", arn=row["arn"], now=ctx.now, user=ctx.user)
+    assert changed == 1  # the row is locked (or the writer is exclusive)
+    event = execution_event_row(row["arn"], row["status"], ExecutionStatus.STOPPING, ctx.now)
+    tx.exec("event_insert", **event)
 
 
 def user_context(arn: str | None) -> dict[str, Any] | None:
@@ -114,6 +130,8 @@ class ExecutionsProvider:
             selected = selection(tx, ctx, pipeline["arn"], definition, selective_execution_config)
             tx.lock_scope(ctx.scope)
             running_quota(tx, ctx, self.max_running)
+            # `execution_insert` creates the execution Executing.
+            check_execution(None, ExecutionStatus.EXECUTING)
             while True:
                 exec_id = arns.new_execution_id(ctx.now)
                 arn = arns.execution_arn(pipeline["arn"], exec_id)
@@ -130,7 +148,8 @@ class ExecutionsProvider:
                 )  # fmt: skip
                 if inserted:
                     break
-            tx.exec("event_insert", **execution_event_row(arn, None, "Executing", ctx.now))
+            event = execution_event_row(arn, None, ExecutionStatus.EXECUTING, ctx.now)
+            tx.exec("event_insert", **event)
             if selected is not None and selective_execution_config:
                 reuse_unselected(tx, arn, definition, selected, selective_execution_config)
             tx.exec("pipeline_touch_run", arn=pipeline["arn"], now=ctx.now)
@@ -143,7 +162,7 @@ class ExecutionsProvider:
             else:
                 record = ExecutionRecord(
                     arn=arn, exec_id=exec_id, account=ctx.account, region=ctx.region,
-                    pipeline_arn=pipeline["arn"], status="Executing",
+                    pipeline_arn=pipeline["arn"], status=ExecutionStatus.EXECUTING,
                     parallelism=(parallelism_configuration or {}).get("MaxParallelExecutionSteps"),
                     pipeline_parallelism=pipeline["parallelism"], retry_count=0, epoch=1,
                     created=ctx.now, definition_text=pipeline["definition"], parameters=parameters,
@@ -231,12 +250,11 @@ class ExecutionsProvider:
         client_request_token: str | None = None,
     ) -> dict[str, Any]:
         def effect(tx: Tx) -> dict[str, Any]:
-            row = find_execution(tx, ctx, pipeline_execution_arn, "execution_summary")
-            if not tx.exec("execution_request_stop", arn=row["arn"], now=ctx.now, user=ctx.user):
-                raise ValidationError("Only pipelines with 'Executing' status can be stopped")
-            tx.exec(
-                "event_insert", **execution_event_row(row["arn"], "Executing", "Stopping", ctx.now)
-            )
+            # Locked: the status checked is the one the stop changes.
+            row = find_execution(tx, ctx, pipeline_execution_arn, "execution_lock")
+            if row["status"] != ExecutionStatus.EXECUTING:
+                raise ValidationError(STOP_REFUSED)
+            request_stop(tx, ctx, row)
             return {"PipelineExecutionArn": row["arn"]}
 
         result = await run_once(self.db, ctx, "StopPipelineExecution", client_request_token, effect)

@@ -15,7 +15,7 @@ from sagepipe.domain import readiness
 from sagepipe.domain.definition import stored_definition
 from sagepipe.domain.records import StepRecord, execution_event_row
 from sagepipe.domain.selection import selected_steps
-from sagepipe.domain.states import RETRYABLE_EXECUTION
+from sagepipe.domain.states import RETRYABLE_EXECUTION, ExecutionStatus, check_execution
 from sagepipe.errors import ConflictError, ResourceLimitExceeded, ResourceNotFound, ServiceError
 from sagepipe.providers import idempotency
 from sagepipe.providers.context import RequestContext
@@ -26,6 +26,35 @@ if TYPE_CHECKING:
     from sagepipe.engine.engine import Engine
 
 OPERATION = "RetryPipelineExecution"
+
+
+def apply_retry(
+    tx: Tx,
+    ctx: RequestContext,
+    row: dict[str, Any],
+    *,
+    token: str,
+    parallelism: int | None,
+    owner: str,
+    lease_until: float,
+) -> None:
+    """Move the execution `row` (read under its row lock) back to Executing and record the
+    retry, checked against the state machine before anything is written. Which steps start
+    again is the driver's to decide: this changes none. The caller refuses a retry the client
+    may not ask for (RetryProvider.check_retryable) first: an IllegalTransition here is a bug."""
+    check_execution(row["status"], ExecutionStatus.EXECUTING)
+    changed = tx.exec(
+        "execution_retry", arn=row["arn"], expected_status=row["status"],
+        parallelism=parallelism, now=ctx.now, user=ctx.user, owner=owner,
+        lease_until=lease_until,
+    )  # fmt: skip
+    assert changed == 1  # the row is locked (or the writer is exclusive)
+    tx.exec(
+        "manual_retry_insert", execution_arn=row["arn"], retry_no=row["retry_count"] + 1,
+        token=token, parallelism=parallelism, now=ctx.now,
+    )  # fmt: skip
+    event = execution_event_row(row["arn"], row["status"], ExecutionStatus.EXECUTING, ctx.now)
+    tx.exec("event_insert", **event)
 
 
 class RetryProvider:
@@ -96,18 +125,10 @@ class RetryProvider:
             parallelism = row["parallelism"]
             if parallelism_configuration is not None:
                 parallelism = parallelism_configuration.get("MaxParallelExecutionSteps")
-            changed = tx.exec(
-                "execution_retry", arn=row["arn"], expected_status=row["status"],
-                parallelism=parallelism, now=ctx.now, user=ctx.user, owner=self.engine.owner,
-                lease_until=self.engine.lease_until,
+            apply_retry(
+                tx, ctx, row, token=client_request_token, parallelism=parallelism,
+                owner=self.engine.owner, lease_until=self.engine.lease_until,
             )  # fmt: skip
-            assert changed == 1  # the row is locked (or the writer is exclusive)
-            tx.exec(
-                "manual_retry_insert", execution_arn=row["arn"], retry_no=row["retry_count"] + 1,
-                token=client_request_token, parallelism=parallelism, now=ctx.now,
-            )  # fmt: skip
-            event = execution_event_row(row["arn"], row["status"], "Executing", ctx.now)
-            tx.exec("event_insert", **event)
             response = {"PipelineExecutionArn": row["arn"]}
             tx.exec("token_set_response", **keys, response=json.dumps(response))
             retried.append(row["arn"])

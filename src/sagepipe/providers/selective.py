@@ -7,6 +7,7 @@ from typing import Any
 
 from sagepipe.domain.definition import Definition
 from sagepipe.domain.selection import selected_steps, upstream_closure
+from sagepipe.domain.states import RUNNING_EXECUTION, StepStatus
 from sagepipe.errors import ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.store.db import Tx
@@ -46,13 +47,13 @@ def selection(
         raise ValidationError(
             f"SourcePipelineExecutionArn '{source}' is not an execution of pipeline '{pipeline_arn}'."
         )
-    if row["status"] in ("Executing", "Stopping"):
+    if row["status"] in RUNNING_EXECUTION:
         raise ValidationError(
             f"The reference execution '{source}' is still running; select it once it has ended."
         )
     succeeded = {
         r["name"] for r in tx.all("steps_for_execution", execution_arn=source)
-        if r["status"] == "Succeeded"
+        if r["status"] == StepStatus.SUCCEEDED
     }  # fmt: skip
     missing = sorted(needed - succeeded)
     if missing:

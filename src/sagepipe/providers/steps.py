@@ -7,6 +7,7 @@ from typing import Any
 
 from sagepipe.domain.definition import stored_definition
 from sagepipe.domain.pagination import decode_token, page, page_size, query_fingerprint
+from sagepipe.domain.states import ENDED_STEP, StepStatus
 from sagepipe.errors import ValidationError
 from sagepipe.providers.context import RequestContext
 from sagepipe.providers.executions import find_execution
@@ -15,13 +16,13 @@ from sagepipe.store.db import Database, Tx
 
 def step_summary(row: dict[str, Any], spec_raw: dict[str, Any]) -> dict[str, Any]:
     # A step waiting out a retry back-off has a failed attempt behind it but has not failed.
-    failed = row["status"] == "Failed"
+    failed = row["status"] == StepStatus.FAILED
     return {
         "StepName": row["name"],
         "StepDisplayName": spec_raw.get("DisplayName"),
         "StepDescription": spec_raw.get("Description"),
         "StartTime": row["started"],
-        "EndTime": row["ended"] if row["status"] in ("Succeeded", "Failed", "Stopped") else None,
+        "EndTime": row["ended"] if row["status"] in ENDED_STEP else None,
         "StepStatus": row["status"],
         "CacheHitResult": {"SourcePipelineExecutionArn": row["cache_source"]}
         if row["cache_source"] else None,

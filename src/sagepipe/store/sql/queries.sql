@@ -407,7 +407,7 @@ FROM steps WHERE execution_arn = :source_arn AND status = 'Succeeded'
   AND name = :name
 
 -- name: execution_lock
--- RetryPipelineExecution's read: only what its checks need, never the definition.
+-- Retry's and Stop's read, locked: only what their checks need, never the definition.
 SELECT arn, account, region, status, fail_step, parallelism, retry_count, created
 FROM executions WHERE arn = :arn
 -- name: execution_lock@postgres
