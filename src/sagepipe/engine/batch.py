@@ -13,7 +13,7 @@ from typing import Any
 
 from sagepipe.domain import states
 from sagepipe.domain.records import StepRecord, Transition
-from sagepipe.domain.states import ACTIVE_STEP
+from sagepipe.domain.states import ACTIVE_STEP, StepStatus
 
 
 class StepView(Mapping[str, StepRecord]):
@@ -52,7 +52,7 @@ class Indexes:
         (self.active.add if record.status in ACTIVE_STEP else self.active.discard)(name)
         waiting = record.status in ACTIVE_STEP and record.next_run_at is not None
         (self.backoff.add if waiting else self.backoff.discard)(name)
-        failed = record.status == "Failed" and record.manual_retry == current_retry
+        failed = record.status == StepStatus.FAILED and record.manual_retry == current_retry
         (self.failed.add if failed else self.failed.discard)(name)
 
 
@@ -96,7 +96,7 @@ class Batch:
         """Record a status change of `record` (already edited) with its event row."""
         states.check_step(from_status, record.status)
         self.keep(record)
-        if record.status in ("Succeeded", "Failed", "Stopped"):
+        if record.status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.STOPPED):
             # Its dependents may be able to start now.
             self.index.frontier.update(self.dependents.get(record.name, ()))
             self.ended_now.add(record.name)

@@ -17,7 +17,7 @@ from typing import Any
 from sagepipe.domain import readiness
 from sagepipe.domain.definition import Definition
 from sagepipe.domain.records import ExecutionRecord, StepRecord, event_row
-from sagepipe.domain.states import RUNNING_EXECUTION
+from sagepipe.domain.states import ACTIVE_STEP, RUNNING_EXECUTION, ExecutionStatus, StepStatus
 from sagepipe.engine.batch import Batch, Indexes
 from sagepipe.engine.documents import DocumentReader
 from sagepipe.engine.ending import StepEnding
@@ -136,7 +136,7 @@ class Driver:
             now = self.decided_at = time.time()
             await self._apply_callback_answers(batch, now)
             self._apply_finished_jobs(batch, now)
-            if self.execution.status == "Stopping":
+            if self.execution.status == ExecutionStatus.STOPPING:
                 self._stop_steps(batch, now)
             elif await self.starter.start_ready(batch, now):
                 self.wake.set()  # more is ready: tick again once this batch is committed
@@ -154,7 +154,7 @@ class Driver:
         its runner no longer knows fails as lost), and ask again for the stops asked for."""
         for record in self.steps.values():
             job = record.job or {}
-            waiting = record.status in ("Starting", "Executing", "Stopping")
+            waiting = record.status in ACTIVE_STEP
             if not waiting or record.next_run_at is not None:
                 continue
             if job.get("kind") not in RUNNER_JOB_KINDS:
@@ -166,7 +166,7 @@ class Driver:
                 self._finished(record, Outcome.lost(_LOST.format(job["name"], runner.name)))
             else:
                 self._follow(record, runner, fresh=False)
-                if record.status == "Stopping":
+                if record.status == StepStatus.STOPPING:
                     self._stop_job(record)
 
     def _follow(self, record: StepRecord, runner: Runner, *, fresh: bool) -> None:
@@ -215,7 +215,7 @@ class Driver:
             record = batch.get(name)
             if record is None or record.attempt_count != attempt or record.job is None:
                 continue
-            if record.status not in ("Starting", "Executing", "Stopping"):
+            if record.status not in ACTIVE_STEP:
                 continue
             if record.next_run_at is not None:
                 continue  # already failed, waiting out a back-off
@@ -238,11 +238,11 @@ class Driver:
                 continue
             result = json.loads(answer["result"])
             batch.statements.append(("callback_applied", {"token": answer["token"]}))
-            if answer["status"] == "Succeeded":
+            if answer["status"] == StepStatus.SUCCEEDED:
                 outputs = result.get("OutputParameters") or []
                 properties = {"OutputParameters": outputs}
                 self.ending.succeed(batch, record.name, now, properties, outputs=outputs)
-            elif record.status == "Stopping":
+            elif record.status == StepStatus.STOPPING:
                 self.ending.stopped(batch, record.name, now)
             else:
                 self.ending.fail(batch, record.name, now, result.get("FailureReason"), None)
@@ -258,10 +258,10 @@ class Driver:
                 self.ending.stopped(batch, record.name, now)
                 continue
             kind = (record.job or {}).get("kind")
-            if record.status == "Stopping" or kind == "lambda":
+            if record.status == StepStatus.STOPPING or kind == "lambda":
                 continue
             edited = batch.edit(record.name)
-            edited.status = "Stopping"
+            edited.status = StepStatus.STOPPING
             batch.put(edited, record.status, now)
             if kind == "callback":
                 self.starter.post_callback_stop(batch, edited, now)
@@ -275,13 +275,13 @@ class Driver:
             return
         view = batch.view
         status = self.execution.status
-        if status == "Stopping":
-            batch.set_execution_status("Stopping", "Stopped")
+        if status == ExecutionStatus.STOPPING:
+            batch.set_execution_status(ExecutionStatus.STOPPING, ExecutionStatus.STOPPED)
             return
         if self.starter.could_start_more(batch):
             return
         final, reason = readiness.final_status(self.definition, view, self.execution.retry_count)
-        batch.set_execution_status("Executing", final)
+        batch.set_execution_status(ExecutionStatus.EXECUTING, final)
         batch.end_details = {"failure_reason": reason, "fail_step": self._fail_step(view)}
 
     def _fail_step(self, view: Any) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 from sagepipe.domain.definition import Definition
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.domain.retry_policy import next_retry_delay
+from sagepipe.domain.states import ExecutionStatus, StepStatus
 from sagepipe.engine import step_cache
 from sagepipe.engine.batch import Batch
 from sagepipe.engine.step_properties import properties_of
@@ -27,7 +28,7 @@ class StepEnding:
         """End the step's running job as the runner reports it."""
         if outcome.status == SUCCEEDED:
             self.succeed(batch, name, now, outcome.properties)
-        elif outcome.status == STOPPED and batch.get(name).status == "Stopping":  # type: ignore[union-attr]
+        elif outcome.status == STOPPED and batch.get(name).status == StepStatus.STOPPING:  # type: ignore[union-attr]
             self.stopped(batch, name, now)
         else:
             # A job that stopped without being asked to (the runner stopped it: a time limit,
@@ -44,7 +45,7 @@ class StepEnding:
     ) -> None:
         record = batch.edit(name)
         previous = record.status
-        record.status, record.ended, record.properties = "Succeeded", now, properties
+        record.status, record.ended, record.properties = StepStatus.SUCCEEDED, now, properties
         record.failure_reason = record.failure_type = None
         record.next_run_at = None
         record.metadata = self.final_metadata(record, outputs)
@@ -60,7 +61,8 @@ class StepEnding:
         reason = reason or "Step failed."
         spec = self.definition.steps[name]
         delay = None
-        if self.execution.status == "Executing" and previous != "Stopping":
+        running = self.execution.status == ExecutionStatus.EXECUTING
+        if running and previous != StepStatus.STOPPING:
             delay = next_retry_delay(spec.retry_policies, failure_type, record, now)
         batch.attempts_end.append(self.attempt_end(record, reason, status=FAILED))
         if delay is not None:
@@ -70,7 +72,7 @@ class StepEnding:
             batch.keep(record)
             batch.ended_now.add(name)  # its next attempt starts in a later tick, never this one
             return
-        record.status, record.ended = "Failed", now
+        record.status, record.ended = StepStatus.FAILED, now
         record.failure_reason, record.failure_type = reason, failure_type
         record.next_run_at = None
         batch.put(record, previous, now)
@@ -80,11 +82,11 @@ class StepEnding:
         previous = record.status
         # A step waiting out a retry back-off has no attempt running: its last one stays Failed.
         attempt_running = record.next_run_at is None
-        if previous != "Stopping":
-            record.status = "Stopping"
+        if previous != StepStatus.STOPPING:
+            record.status = StepStatus.STOPPING
             batch.put(record, previous, now)
-            previous = "Stopping"
-        record.status, record.ended, record.next_run_at = "Stopped", now, None
+            previous = StepStatus.STOPPING
+        record.status, record.ended, record.next_run_at = StepStatus.STOPPED, now, None
         batch.put(record, previous, now)
         if attempt_running:
             batch.attempts_end.append(self.attempt_end(record, None, status=STOPPED))

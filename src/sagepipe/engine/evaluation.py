@@ -10,6 +10,7 @@ from typing import Any
 from sagepipe.domain.definition import Definition
 from sagepipe.domain.expressions import ExpressionError
 from sagepipe.domain.records import ExecutionRecord, StepRecord
+from sagepipe.domain.states import StepStatus
 from sagepipe.engine.step_properties import properties_of
 
 
@@ -71,7 +72,7 @@ class StepContext:
 
     def _succeeded(self, step: str) -> StepRecord | None:
         record = self._steps.get(step)
-        return record if record is not None and record.status == "Succeeded" else None
+        return record if record is not None and record.status == StepStatus.SUCCEEDED else None
 
     def step_properties(self, step: str) -> Mapping[str, Any] | None:
         record = self._succeeded(step)

@@ -15,6 +15,7 @@ from sagepipe.domain.conditions import evaluate_conditions
 from sagepipe.domain.definition import Definition, StepSpec
 from sagepipe.domain.expressions import JSON_GET, ExpressionError, iter_expressions, resolve
 from sagepipe.domain.records import ExecutionRecord, StepRecord
+from sagepipe.domain.states import StepStatus
 from sagepipe.engine import step_cache
 from sagepipe.engine.batch import Batch
 from sagepipe.engine.documents import DocumentReader
@@ -70,7 +71,7 @@ class StepStarter:
         for name in sorted(batch.index.backoff - batch.ended_now):
             record = batch.get(name)
             assert record is not None and record.next_run_at is not None
-            if record.next_run_at <= now and record.status == "Executing":
+            if record.next_run_at <= now and record.status == StepStatus.EXECUTING:
                 due.append(steps[name])
         if batch.index.failed - self.handled:
             return due
@@ -130,7 +131,7 @@ class StepStarter:
         record = StepRecord(
             name=spec.name,
             step_type=spec.type,
-            status="Starting",
+            status=StepStatus.STARTING,
             attempt_count=(previous.attempt_count if previous else 0) + 1,
             manual_retry=self._retry,
             run_attempts=(previous.run_attempts + 1) if same_run and previous else 1,
@@ -139,24 +140,27 @@ class StepStarter:
         )
         batch.index.frontier.discard(spec.name)
         if same_run:
-            record.status = "Executing"  # an automatic retry: the step never left Executing
+            # An automatic retry: the step never left Executing.
+            record.status = StepStatus.EXECUTING
             batch.keep(record)
-            batch.events.append([spec.name, record.attempt_count, "Executing", "Executing", now])
+            batch.events.append(
+                [spec.name, record.attempt_count, StepStatus.EXECUTING, StepStatus.EXECUTING, now]
+            )
         else:
             batch.put(record, previous.status if previous else None, now)
         return record
 
     def _to_executing(self, batch: Batch, record: StepRecord, now: float) -> None:
-        if record.status == "Starting":
-            record.status = "Executing"
-            batch.put(record, "Starting", now)
+        if record.status == StepStatus.STARTING:
+            record.status = StepStatus.EXECUTING
+            batch.put(record, StepStatus.STARTING, now)
         batch.attempts_new.append(
             {
                 "execution_arn": self.execution.arn,
                 "name": record.name,
                 "attempt": record.attempt_count,
                 "manual_retry": record.manual_retry,
-                "status": "Executing",
+                "status": StepStatus.EXECUTING,
                 "started": now,
                 "ended": None,
                 "failure_reason": None,
@@ -183,7 +187,7 @@ class StepStarter:
             )
         except ExpressionError as exc:
             self._to_executing(batch, record, now)
-            self.ending.end_now(batch, record, "Failed", now, str(exc))
+            self.ending.end_now(batch, record, StepStatus.FAILED, now, str(exc))
             return True
         if not isinstance(arguments, dict):
             arguments = {}
@@ -200,7 +204,7 @@ class StepStarter:
             if hit is not None:
                 step_cache.reuse(record, hit)
                 self._to_executing(batch, record, now)
-                self.ending.end_now(batch, record, "Succeeded", now)
+                self.ending.end_now(batch, record, StepStatus.SUCCEEDED, now)
                 return True
         job: dict[str, Any] = {
             "kind": STORED_KIND.get(kind, "job"), "name": name, "arn": arn, "started": now,
@@ -242,12 +246,12 @@ class StepStarter:
         try:
             outcome = evaluate_conditions(arguments.get("Conditions") or [], context)
         except ExpressionError as exc:
-            self.ending.end_now(batch, record, "Failed", now, str(exc))
+            self.ending.end_now(batch, record, StepStatus.FAILED, now, str(exc))
             return True
         record.outcome = outcome
         record.properties = {"Outcome": outcome}
         record.metadata = {"Condition": {"Outcome": "True" if outcome else "False"}}
-        self.ending.end_now(batch, record, "Succeeded", now)
+        self.ending.end_now(batch, record, StepStatus.SUCCEEDED, now)
         return True
 
     def _fail_step(
@@ -261,14 +265,18 @@ class StepStarter:
             message = str(exc)
         text = message if isinstance(message, str) else json.dumps(message)
         record.metadata = {"Fail": {"ErrorMessage": text}}
-        self.ending.end_now(batch, record, "Failed", now, text)
+        self.ending.end_now(batch, record, StepStatus.FAILED, now, text)
         return True
 
     # ------------------------------------------------------------------ callbacks
     def _open_callback(self, batch: Batch, spec: StepSpec, record: StepRecord, now: float) -> None:
         job = record.job or {}
         execution = self.execution
-        message = {"token": job["token"], "arguments": job["arguments"], "status": "Executing"}
+        message = {
+            "token": job["token"],
+            "arguments": job["arguments"],
+            "status": StepStatus.EXECUTING,
+        }
         batch.statements.append(
             (
                 "callback_insert",
@@ -282,6 +290,6 @@ class StepStarter:
 
     def post_callback_stop(self, batch: Batch, record: StepRecord, now: float) -> None:
         job = record.job or {}
-        message = {"token": job.get("token"), "status": "Stopping"}
+        message = {"token": job.get("token"), "status": StepStatus.STOPPING}
         queue = job.get("top", {}).get("SqsQueueUrl")
         self.notifier.post(batch, queue, message, now)

@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 from sagepipe.domain.records import ExecutionRecord, StepRecord
+from sagepipe.domain.states import StepStatus
 from sagepipe.runners.properties import default_outputs, simulated_properties
 
 
@@ -22,7 +23,7 @@ def properties_of(record: StepRecord, execution: ExecutionRecord) -> dict[str, A
     if record.properties is not None:
         return record.properties
     job = record.job
-    if record.status != "Succeeded" or record.ended is None or not job:
+    if record.status != StepStatus.SUCCEEDED or record.ended is None or not job:
         return None
     if job.get("kind") not in ("job", "lambda"):
         return None
