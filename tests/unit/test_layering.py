@@ -18,10 +18,15 @@ LAYERS = {
     "engine": 3,
     "runners": 2,
     "domain": 1, "protocol": 1,
-    "store": 0,
+    "store": 0, "objectstore": 0,  # the database; the S3-compatible object store
 }  # fmt: skip
 # Same level, yet independent: neither may import the other.
-APART = {("domain", "protocol"), ("protocol", "domain")}
+APART = {
+    ("domain", "protocol"),
+    ("protocol", "domain"),
+    ("store", "objectstore"),
+    ("objectstore", "store"),
+}
 # Importable by every module; they themselves import only each other (and the stdlib).
 BASE = {"__init__", "errors", "config"}
 # Entry points may import one another (cli starts server and retry_cli).
