@@ -125,15 +125,33 @@ def _retry_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     retry.add_argument("--token", help="ClientRequestToken (default: a new one)")
 
 
+def _logs_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    logs = sub.add_parser(
+        "logs",
+        help="print (and follow) the logs of an execution's steps",
+        description="Print the stdout and stderr of an execution's step attempts.",
+    )
+    logs.add_argument("execution_arn")
+    logs.add_argument("--step", help="only this step (default: every step that started)")
+    logs.add_argument("--attempt", type=int, help="only this attempt (default: every attempt)")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing while it runs")
+    logs.add_argument("--endpoint-url", default=_env("endpoint-url", "http://127.0.0.1:8080"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sagepipe", description=f"sagepipe {__version__}")
     parser.add_argument("--version", action="version", version=f"sagepipe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _retry_parser(sub)
+    _logs_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "logs":
+        from sagepipe.logs_cli import run_logs
+
+        return run_logs(args)
     from sagepipe.retry_cli import run_retry
 
     return run_retry(args)

@@ -3,6 +3,8 @@ and a retry runs only what failed; stops and server crashes with real jobs runni
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,16 @@ def test_a_fixed_script_resumes_with_a_retry_that_runs_only_the_failed_step(
     status, history = local_server.extension("GET", f"/_sagepipe/executions/{exec_id}/attempts")
     ran = [(a["step"], a["attempt"], a["status"]) for a in history["attempts"]]
     assert ran == [("Prepare", 1, "Succeeded"), ("Train", 1, "Failed"), ("Train", 2, "Succeeded")]
+    printed = subprocess.run(
+        [sys.executable, "-m", "sagepipe.cli", "logs", arn, "--step", "Train",
+         "--endpoint-url", local_server.url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    first, second = printed.stdout.split("==> Train, attempt 2")
+    assert first.startswith("==> Train, attempt 1")
+    assert "ValueError: bug in train step" in first
+    assert "uploaded /opt/ml/processing/train" in second
 
 
 def job_processes(data_dir: Path) -> list[int]:
