@@ -1,0 +1,107 @@
+"""Requests the local runner cannot run end their step with a clear FailureReason, and change
+nothing else (docs/behaviour.md §11.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.local.test_processing import PREPROCESS, processing_step
+from tests.support.pipelines import create, steps_by_name, wait_status
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def sandbox() -> str:
+    return "auto"  # the sandboxes themselves are covered elsewhere
+
+
+def run_one(server: ServerProcess, name: str, step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    sm = server.client()
+    create(sm, name, [step])
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    status = wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"]
+    return status, steps_by_name(sm, arn)[step["Name"]]
+
+
+def test_a_missing_bucket_is_named(local_server: ServerProcess, name: str) -> None:
+    status, step = run_one(local_server, name, processing_step("P", "no-such-bucket", "x.py"))
+    assert status == "Failed"
+    assert "s3://no-such-bucket/raw/data.csv" in step["FailureReason"]
+
+
+def test_an_entrypoint_that_is_not_installed_names_the_image_and_the_images_flag(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    step = processing_step("P", bucket, "code/preprocess.py")
+    step["Arguments"]["AppSpecification"]["ContainerEntrypoint"] = ["no-such-program", "x"]
+    status, row = run_one(local_server, name, step)
+    assert status == "Failed"
+    assert "'no-such-program'" in row["FailureReason"]
+    assert "sagemaker-scikit-learn:1.2-1-cpu-py3" in row["FailureReason"]
+    assert "--images" in row["FailureReason"]
+
+
+def test_an_image_without_an_entrypoint_says_how_to_map_one(
+    local_server: ServerProcess, bucket: str, name: str
+) -> None:
+    step = processing_step("P", bucket, "code/preprocess.py")
+    del step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+    status, row = run_one(local_server, name, step)
+    assert status == "Failed"
+    assert "no ContainerEntrypoint" in row["FailureReason"] and "--images" in row["FailureReason"]
+
+
+def test_pipe_mode_is_refused(local_server: ServerProcess, bucket: str, name: str) -> None:
+    step = processing_step("P", bucket, "code/preprocess.py")
+    step["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3InputMode"] = "Pipe"
+    status, row = run_one(local_server, name, step)
+    assert status == "Failed"
+    assert "S3InputMode Pipe" in row["FailureReason"]
+
+
+def test_an_output_the_job_never_wrote_uploads_nothing_and_the_step_succeeds(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="code/preprocess.py", Body=b"print('nothing written')\n")
+    status, row = run_one(local_server, name, processing_step("P", bucket, "code/preprocess.py"))
+    assert status == "Succeeded", row
+    listed = s3.list_objects_v2(Bucket=bucket)
+    assert sorted(o["Key"] for o in listed["Contents"]) == ["code/preprocess.py", "raw/data.csv"]
+
+
+def test_a_message_file_that_is_not_utf8_fails_the_job(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    script = (
+        "import pathlib\np = pathlib.Path('/opt/ml/output'); p.mkdir(parents=True, exist_ok=True)\n"
+        "(p / 'message').write_bytes(b'\\xff\\xfe bad')\n"
+    )
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="code/preprocess.py", Body=script.encode())
+    status, row = run_one(local_server, name, processing_step("P", bucket, "code/preprocess.py"))
+    assert status == "Failed"
+    assert row["FailureReason"] == "ClientError: /opt/ml/output/message is not valid UTF-8 text."
+
+
+def test_max_runtime_stops_the_job_and_fails_the_step(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="code/preprocess.py", Body=b"import time\ntime.sleep(300)\n")
+    step = processing_step("P", bucket, "code/preprocess.py")
+    step["Arguments"]["StoppingCondition"] = {"MaxRuntimeInSeconds": 1}
+    status, row = run_one(local_server, name, step)
+    assert status == "Failed"
+    assert row["FailureReason"].startswith("MaxRuntimeExceeded:")
+
+
+def test_the_good_input_still_runs_after_the_bad_ones(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=b"a,1")
+    s3.put_object(Bucket=bucket, Key="code/preprocess.py", Body=PREPROCESS.encode())
+    status, row = run_one(local_server, name, processing_step("P", bucket, "code/preprocess.py"))
+    assert status == "Succeeded", row
