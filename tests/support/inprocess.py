@@ -84,6 +84,9 @@ class FakeRunner:
     async def logs(self, job: Job) -> str:
         return f"fake job {job['name']}\n"
 
+    async def close(self) -> None:
+        return None
+
     # -- what the test does
     def _track(self, job: Job) -> FakeJob:
         fake = self.jobs.get(job["name"])

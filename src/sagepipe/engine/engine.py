@@ -64,6 +64,8 @@ class Engine:
         for task in list(self.tasks.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):
+            await self.services.runners.close()
         # Hand our executions over at once instead of making a successor wait for expiry.
         with contextlib.suppress(Exception):
             await self.db.run(lambda tx: tx.exec("executions_release", owner=self.owner))

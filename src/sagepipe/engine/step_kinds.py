@@ -49,6 +49,10 @@ class Runners:
     def for_kind(self, kind: StepKind) -> Runner:
         return self.compute if kind is StepKind.COMPUTE else self.simulate
 
+    async def close(self) -> None:
+        for runner in {id(r): r for r in self._by_name.values()}.values():
+            await runner.close()
+
     def named(self, name: str | None) -> Runner | None:
         # Jobs stored before runners were named were all simulated.
         return self._by_name.get(name or self.simulate.name)

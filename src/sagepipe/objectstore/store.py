@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 
+# Objects up to this size go in one request; larger ones through boto3's transfer manager
+# (multipart, parallel parts), whose thread pool costs more than a small object's transfer.
+SINGLE_REQUEST_BYTES = 8 * 1024 * 1024
+
+
 class StoreError(Exception):
     """An object store operation failed; the message says which URI and why."""
 
@@ -115,27 +120,34 @@ class ObjectStore:
         objects = self.list_keys(uri)
         exact = [k for k, _ in objects if k == key and not key.endswith("/")]
         dest.mkdir(parents=True, exist_ok=True)
+        sizes = dict(objects)
         if exact:
-            self._fetch(bucket, key, dest / os.path.basename(key), uri)
+            self._fetch(bucket, key, dest / os.path.basename(key), uri, sizes[key])
             return 1
         base = key if key.endswith("/") or not key else key + "/"
         count = 0
-        for object_key, _ in objects:
+        for object_key, size in objects:
             if not object_key.startswith(base) or object_key.endswith("/"):
                 continue  # `s3://b/data` must not take `s3://b/database.csv`; folder markers
             relative = object_key[len(base) :]
             target = (dest / relative).resolve()
             if not target.is_relative_to(dest.resolve()):
                 continue  # a key with `..` cannot write outside the input's directory
-            self._fetch(bucket, object_key, target, f"s3://{bucket}/{object_key}")
+            self._fetch(bucket, object_key, target, f"s3://{bucket}/{object_key}", size)
             count += 1
         if count == 0:
             raise StoreError(f'ClientError: No S3 objects found under S3 URL "{uri}".')
         return count
 
-    def _fetch(self, bucket: str, key: str, target: Path, uri: str) -> None:
+    def _fetch(self, bucket: str, key: str, target: Path, uri: str, size: int) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if size <= SINGLE_REQUEST_BYTES:
+                body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+                with open(target, "wb") as handle:
+                    for chunk in iter(lambda: body.read(1024 * 1024), b""):
+                        handle.write(chunk)
+                return
             self.client.download_file(bucket, key, str(target))
         except Exception as exc:
             raise StoreError(f"Could not download {uri}: {_describe(exc)}") from None
@@ -144,6 +156,10 @@ class ObjectStore:
     def upload_file(self, path: Path, uri: str) -> None:
         bucket, key = split_uri(uri)
         try:
+            if path.stat().st_size <= SINGLE_REQUEST_BYTES:
+                with open(path, "rb") as handle:
+                    self.client.put_object(Bucket=bucket, Key=key, Body=handle)
+                return
             self.client.upload_file(str(path), bucket, key)
         except Exception as exc:
             raise StoreError(f"Could not upload to {uri}: {_describe(exc)}") from None

@@ -8,7 +8,8 @@ A job's life, as the engine drives it:
 3. `wait(job)` until it ends, with its Outcome; `poll(job)` is the same without waiting (None
    while it runs), so a job whose end is already known ends in the tick that started it.
 4. `stop(job)` asks it to stop; `wait` then answers (Stopped, or how it ended if it raced).
-5. After a restart or a lease takeover the engine calls `attach(job)` for every job that had
+5. `close()` when the server stops; jobs go on running.
+6. After a restart or a lease takeover the engine calls `attach(job)` for every job that had
    not ended: False means the runner has lost it, and the attempt fails as
    SageMaker.JOB_INTERNAL_ERROR (which RetryPolicies can match).
 
@@ -73,3 +74,7 @@ class Runner(Protocol):
     async def attach(self, job: Job) -> bool: ...
 
     async def logs(self, job: Job) -> str: ...
+
+    async def close(self) -> None:
+        """The server is stopping: let go of what the runner holds (running jobs go on)."""
+        ...

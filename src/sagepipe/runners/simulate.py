@@ -70,6 +70,9 @@ class SimulateRunner:
     async def attach(self, job: Job) -> bool:
         return True  # a plan cannot be lost
 
+    async def close(self) -> None:
+        return None
+
     async def logs(self, job: Job) -> str:
         outcome = job["outcome"]
         lines = [f"sagepipe simulate: job {job['name']} started; planned outcome {outcome}."]

@@ -37,13 +37,16 @@ class JobDir:
         relative = container_path[len("/opt/ml") :].lstrip("/")
         return self.opt_ml / relative
 
-    def write_json(self, path: Path, document: Any) -> None:
-        """Atomically: a reader sees the old file or the whole new one, never a part."""
+    def write_json(self, path: Path, document: Any, *, durable: bool = False) -> None:
+        """Atomically: a reader sees the old file or the whole new one, never a part.
+        `durable`: on disk before this returns (a job's result must survive a machine crash;
+        a spec need not: a job whose machine crashed is lost anyway)."""
         temporary = path.with_name(path.name + ".tmp")
         with open(temporary, "w") as handle:
             json.dump(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
 
     def read_json(self, path: Path) -> Any:

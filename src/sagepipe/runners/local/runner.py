@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -33,6 +34,7 @@ PLANS = {"Processing": processing_plan, "Training": training_plan}
 # Variables a job inherits from the server; the rest of its environment is the job's own.
 INHERITED = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
 LAUNCH_GRACE_S = 10.0  # a supervisor this new may not have written its pid yet
+POLL_SECONDS = 0.5  # how often a job is looked at when no exit is reported
 
 
 class LocalRunner:
@@ -57,7 +59,10 @@ class LocalRunner:
         self.keep_failed = keep_failed
         self._running: set[str] = set()  # jobs holding one of the max_jobs slots
         self._slot_freed = asyncio.Condition()
-        self._children: set[asyncio.Task[None]] = set()
+        self._launcher: asyncio.subprocess.Process | None = None
+        self._launcher_lock = asyncio.Lock()
+        self._ended: dict[str, asyncio.Event] = {}  # job dir -> set when its supervisor exits
+        self._reader: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ the port
     def prepare(self, request: JobRequest) -> Job:
@@ -86,7 +91,9 @@ class LocalRunner:
 
     async def wait(self, job: Job) -> Outcome:
         jobdir = JobDir(job["job_dir"])
-        delay = 0.01
+        # Woken when the launcher reports the supervisor's exit; a job this server did not
+        # launch (found again after a restart) is looked at every POLL_SECONDS.
+        ended = self._ended.setdefault(str(jobdir.path), asyncio.Event())
         try:
             while True:
                 outcome = self.poll(job)
@@ -98,9 +105,10 @@ class LocalRunner:
                         f"InternalServerError: the supervisor of job {job['name']} ended without "
                         "a result; the job is lost."
                     )
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 0.25)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), POLL_SECONDS)
         finally:
+            self._ended.pop(str(jobdir.path), None)
             await self._free_slot(job["name"])
 
     async def stop(self, job: Job) -> None:
@@ -197,15 +205,47 @@ class LocalRunner:
         return command
 
     async def _launch(self, jobdir: JobDir) -> None:
-        with open(jobdir.path / "supervisor.err", "ab") as errors:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sagepipe.runners.local.supervisor", str(jobdir.path),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
-                start_new_session=True,  # a server crash or Ctrl-C does not reach the job
+        """Hand the job to the launcher, which forks its supervisor from a warm process."""
+        launcher = await self._ready_launcher()
+        assert launcher.stdin is not None
+        self._ended.setdefault(str(jobdir.path), asyncio.Event())
+        launcher.stdin.write(f"{jobdir.path}\n".encode())
+        await launcher.stdin.drain()
+
+    async def _ready_launcher(self) -> asyncio.subprocess.Process:
+        async with self._launcher_lock:
+            launcher = self._launcher
+            if launcher is not None and launcher.returncode is None:
+                return launcher
+            launcher = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sagepipe.runners.local.launcher",
+                json.dumps(self.store.to_json()),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                start_new_session=True,  # Ctrl-C on the server does not reach it
             )  # fmt: skip
-        reaper = asyncio.get_running_loop().create_task(_reap(process))
-        self._children.add(reaper)
-        reaper.add_done_callback(self._children.discard)
+            assert launcher.stdout is not None
+            if await launcher.stdout.readline() != b"ready\n":
+                raise RuntimeError("the local runner's launcher did not start")
+            self._launcher = launcher
+            self._reader = asyncio.get_running_loop().create_task(self._read_ends(launcher))
+            return launcher
+
+    async def _read_ends(self, launcher: asyncio.subprocess.Process) -> None:
+        assert launcher.stdout is not None
+        async for line in launcher.stdout:
+            event = self._ended.get(line.decode().strip())
+            if event is not None:
+                event.set()
+
+    async def close(self) -> None:
+        """Stop the launcher (jobs run on: each supervisor has its own session)."""
+        if self._launcher is not None and self._launcher.returncode is None:
+            assert self._launcher.stdin is not None
+            self._launcher.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._launcher.wait(), 5)
+        if self._reader is not None:
+            self._reader.cancel()
 
     def _may_be_running(self, jobdir: JobDir) -> bool:
         if jobdir.supervisor_alive() or jobdir.result.exists():
@@ -255,10 +295,6 @@ class LocalRunner:
         if result.get("exit_message") is not None and job["step_type"] == "Processing":
             properties["ExitMessage"] = result["exit_message"]
         return Outcome(SUCCEEDED, properties=_jsonable(properties), metrics=metrics)
-
-
-async def _reap(process: asyncio.subprocess.Process) -> None:
-    await process.wait()
 
 
 def _hosts(instance_count: int) -> str:

@@ -30,6 +30,9 @@ from sagepipe.runners.local.sandbox import Sandbox
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that become the FailureReason
 MESSAGE_LIMIT = 1024  # bytes of /opt/ml/output/message that become the ExitMessage
 SERVICE_FAULT = "Step.SERVICE_FAULT"
+# Object stores made before this process was forked (runners/local/launcher.py): reused, since
+# making a client is most of a supervisor's start-up cost.
+WARM_STORES: dict[StoreConfig, ObjectStore] = {}
 
 
 class Stopped(Exception):
@@ -47,7 +50,8 @@ class Supervisor:
         self.jobdir = jobdir
         self.spec = spec
         self.plan = JobPlan.from_json(spec["plan"])
-        self.store = ObjectStore(StoreConfig.from_json(spec["store"]))
+        config = StoreConfig.from_json(spec["store"])
+        self.store = WARM_STORES.get(config) or ObjectStore(config)
         self.log = log
         self.grace = float(spec.get("stop_grace_seconds", 30))
         self.child: subprocess.Popen[bytes] | None = None
@@ -288,7 +292,7 @@ def main(argv: list[str]) -> int:
             supervisor.say(f"internal error: {exc!r}")
             result = {"status": "Failed", "failure_type": "SageMaker.JOB_INTERNAL_ERROR",
                       "failure_reason": f"InternalServerError: the job's supervisor failed: {exc}"}  # fmt: skip
-    jobdir.write_json(jobdir.result, result)
+    jobdir.write_json(jobdir.result, result, durable=True)
     return 0
 
 

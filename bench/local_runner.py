@@ -1,0 +1,171 @@
+"""The local runner's cost per step: sagepipe running trivial Processing steps for real against
+the same scripts run directly with `python`, in one run.
+
+A chain of N steps (each: a one-line script, one small input, one small output) through
+`sagepipe serve --runner local` with moto's S3 server, against the N scripts run one after
+another with `python`; and an N-wide fan-out against N direct runs with the same parallelism.
+sagepipe's added time per step = (chain wall time - direct total) / N. The job logs' own
+timestamps (staging, running, uploading) say where the time goes."""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from _common import (  # noqa: E402
+    Verdicts,
+    moto_server,
+    print_machine,
+    print_source,
+    running,
+    sagemaker,
+    sagepipe_server,
+    write_json,
+)
+
+TARGET_MS_PER_STEP = 150.0
+SCRIPT = (
+    "import pathlib; pathlib.Path('/opt/ml/processing/out').mkdir(parents=True, exist_ok=True); "
+    "pathlib.Path('/opt/ml/processing/out/o.txt').write_text("
+    "pathlib.Path('/opt/ml/processing/in/i.txt').read_text())\n"
+)
+DIRECT = SCRIPT.replace("/opt/ml/processing", "{root}")
+ROLE = "arn:aws:iam::123456789012:role/Bench"
+
+
+def step(name: str, bucket: str, depends: list[str] | None) -> dict[str, Any]:
+    return {
+        "Name": name, "Type": "Processing", **({"DependsOn": depends} if depends else {}),
+        "Arguments": {
+            "ProcessingResources": {"ClusterConfig": {
+                "InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}},
+            "AppSpecification": {"ImageUri": "bench:latest", "ContainerEntrypoint": [
+                "python3", "/opt/ml/processing/code/step.py"]},
+            "RoleArn": ROLE,
+            "ProcessingInputs": [
+                {"InputName": "in", "S3Input": {"S3Uri": f"s3://{bucket}/in/i.txt",
+                 "LocalPath": "/opt/ml/processing/in", "S3DataType": "S3Prefix",
+                 "S3InputMode": "File"}},
+                {"InputName": "code", "S3Input": {"S3Uri": f"s3://{bucket}/code/step.py",
+                 "LocalPath": "/opt/ml/processing/code", "S3DataType": "S3Prefix",
+                 "S3InputMode": "File"}}],
+            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+                "S3Uri": f"s3://{bucket}/out/{name}", "LocalPath": "/opt/ml/processing/out",
+                "S3UploadMode": "EndOfJob"}}]},
+        },
+    }  # fmt: skip
+
+
+def run_pipeline(sm: Any, name: str, steps: list[dict[str, Any]], timeout: float) -> float:
+    sm.create_pipeline(PipelineName=name, RoleArn=ROLE,
+                       PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": steps}))  # fmt: skip
+    began = time.perf_counter()
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    while True:
+        status = sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"]
+        if status not in ("Executing", "Stopping"):
+            break
+        if time.perf_counter() - began > timeout:
+            raise RuntimeError(f"{name} did not end within {timeout} s")
+        time.sleep(0.005)
+    wall = time.perf_counter() - began
+    if status != "Succeeded":
+        raise RuntimeError(f"{name} ended {status}")
+    return wall
+
+
+def direct_runs(n: int, parallel: int) -> float:
+    """N runs of the same script with `python`, `parallel` at a time."""
+    work = Path(tempfile.mkdtemp(prefix="sagepipe-bench-direct-"))
+
+    def one(i: int) -> None:
+        root = work / str(i)
+        (root / "in").mkdir(parents=True)
+        (root / "in" / "i.txt").write_text("x" * 100)
+        script = root / "step.py"
+        script.write_text(DIRECT.format(root=root))
+        subprocess.run([sys.executable, str(script)], check=True)
+
+    began = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, range(n)))
+    return time.perf_counter() - began
+
+
+def phases(data_dir: Path, skip: set[Path]) -> dict[str, float]:
+    """Mean seconds per job of each phase, from the job directories' results (not `skip`)."""
+    totals: dict[str, list[float]] = {"staging": [], "running": [], "uploading": []}
+    for result in set((data_dir / "jobs").glob("*/result.json")) - skip:
+        r = json.loads(result.read_text())
+        totals["staging"].append(r["training_start"] - r["started"])
+        totals["running"].append(r["training_end"] - r["training_start"])
+        totals["uploading"].append(r["ended"] - r["training_end"])
+    return {k: sum(v) / len(v) for k, v in totals.items() if v}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny run, targets not enforced")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    n = 3 if args.smoke else args.steps
+    print_machine()
+    print_source()
+    verdicts = Verdicts(enforce=not args.smoke)
+    s3 = moto_server()
+    data_dir = Path(tempfile.mkdtemp(prefix="sagepipe-bench-local-"))
+    with running(s3):
+        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=s3.url, region_name="us-east-1")
+        bucket = "bench-" + uuid.uuid4().hex[:8]
+        client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=bucket, Key="in/i.txt", Body=b"x" * 100)
+        client.put_object(Bucket=bucket, Key="code/step.py", Body=SCRIPT.encode())
+        server = sagepipe_server(["--data-dir", str(data_dir), "--runner", "local",
+                                  "--s3-endpoint-url", s3.url, "--max-local-jobs", str(n)])  # fmt: skip
+        with running(server):
+            sm = sagemaker(server.url)
+            run_pipeline(sm, "warm-up", [step("W", bucket, None)], 60)
+            before = set((data_dir / "jobs").glob("*/result.json"))
+            chain = [step(f"S{i}", bucket, [f"S{i - 1}"] if i else None) for i in range(n)]
+            chain_s = run_pipeline(sm, "chain", chain, 60 + 5 * n)
+            chain_jobs = set((data_dir / "jobs").glob("*/result.json"))
+            seen = phases(data_dir, before)
+            fan_s = run_pipeline(sm, "fan", [step(f"F{i}", bucket, None) for i in range(n)],
+                                 60 + 5 * n)  # fmt: skip
+            seen_fan = phases(data_dir, chain_jobs)
+    direct_chain = direct_runs(n, 1)
+    direct_fan = direct_runs(n, n)
+    added_ms = (chain_s - direct_chain) / n * 1000
+    print(f"\nchain of {n}: sagepipe {chain_s:.2f} s, direct python {direct_chain:.2f} s "
+          f"-> added {added_ms:.0f} ms per step")  # fmt: skip
+    print(f"fan-out of {n}: sagepipe {fan_s:.2f} s, direct python ({n} at a time) "
+          f"{direct_fan:.2f} s -> {fan_s / direct_fan:.2f}x")  # fmt: skip
+    for label, found in (("chain", seen), ("fan-out", seen_fan)):
+        print(f"where a {label} job's time goes (mean, from its result.json): "
+              + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in found.items()))  # fmt: skip
+    verdicts.check("added time per step (chain)", f"{added_ms:.0f} ms",
+                   f"<= {TARGET_MS_PER_STEP:.0f} ms", added_ms <= TARGET_MS_PER_STEP)  # fmt: skip
+    write_json(args.json, {"benchmark": "local_runner", "steps": n, "chain_s": chain_s,
+                           "direct_chain_s": direct_chain, "fan_s": fan_s,
+                           "direct_fan_s": direct_fan, "added_ms_per_step": added_ms,
+                           "phases_s": {"chain": seen, "fan": seen_fan}})  # fmt: skip
+    return verdicts.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
