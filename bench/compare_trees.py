@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
 
 
 def export(rev: str, into: Path) -> str:
     """The tree of `rev` under `into`; returns the commit's short hash."""
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", rev], cwd=BENCH, check=True, capture_output=True, text=True
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.strip()
     into.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "archive", commit], cwd=BENCH, check=True, capture_output=True
+        ["git", "archive", commit], cwd=ROOT, check=True, capture_output=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return commit

@@ -1,0 +1,238 @@
+"""An SDK v2 pipeline as people write it, run for real on the local runner: an SKLearnProcessor
+preprocesses a CSV into train and test sets, an SKLearn estimator trains in script mode (the
+sagemaker-training toolkit in the job's environment), a ScriptProcessor evaluates the model
+into evaluation.json (a PropertyFile), a ConditionStep reads its accuracy with JsonGet, and a
+FailStep stands on the other branch. Then the fix-and-retry story with the SDK's own calls.
+
+Real server, real S3 API (moto's server), real processes. Needs the `sdk` extra."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import uuid
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pytest
+
+
+def _sdk_v2_missing() -> str | None:
+    try:
+        installed = version("sagemaker")
+    except PackageNotFoundError:
+        return "SageMaker Python SDK v2 not installed (pip install -e '.[sdk]' in its own venv)"
+    return None if installed.startswith("2.") else f"sagemaker {installed} is not the SDK v2"
+
+
+if _sdk_v2_missing():
+    pytest.skip(str(_sdk_v2_missing()), allow_module_level=True)
+
+import boto3  # noqa: E402
+from sagemaker.inputs import TrainingInput  # noqa: E402
+from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor  # noqa: E402
+from sagemaker.sklearn.estimator import SKLearn  # noqa: E402
+from sagemaker.sklearn.processing import SKLearnProcessor  # noqa: E402
+from sagemaker.workflow.condition_step import ConditionStep  # noqa: E402
+from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402
+from sagemaker.workflow.fail_step import FailStep  # noqa: E402
+from sagemaker.workflow.functions import Join, JsonGet  # noqa: E402
+from sagemaker.workflow.parameters import ParameterString  # noqa: E402
+from sagemaker.workflow.pipeline import Pipeline  # noqa: E402
+from sagemaker.workflow.pipeline_context import PipelineSession  # noqa: E402
+from sagemaker.workflow.properties import PropertyFile  # noqa: E402
+from sagemaker.workflow.steps import ProcessingStep, TrainingStep  # noqa: E402
+
+from tests.support.jobenv import job_environment  # noqa: E402
+from tests.support.s3 import MotoServer  # noqa: E402
+from tests.support.server import ServerProcess  # noqa: E402
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+PREPROCESS = """
+import csv, pathlib, random
+rows = list(csv.reader(open("/opt/ml/processing/input/data.csv")))
+random.Random(7).shuffle(rows)
+cut = int(len(rows) * 0.8)
+for name, part in (("train", rows[:cut]), ("test", rows[cut:])):
+    out = pathlib.Path(f"/opt/ml/processing/{name}"); out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"{name}.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows(part)
+print(f"split {len(rows)} rows: {cut} train")
+"""
+
+TRAIN = """
+import argparse, csv, os, joblib
+from sklearn.tree import DecisionTreeClassifier
+parser = argparse.ArgumentParser(); parser.add_argument("--max_depth", type=int, default=2)
+args = parser.parse_args()
+rows = list(csv.reader(open(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"))))
+X = [[float(a), float(b)] for a, b, _ in rows]; y = [int(c) for _, _, c in rows]
+model = DecisionTreeClassifier(max_depth=args.max_depth, random_state=0).fit(X, y)
+print(f"train_accuracy={model.score(X, y):.4f}")
+joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
+"""
+
+BROKEN_TRAIN = "raise RuntimeError('the training script has a bug')\n"
+
+EVALUATE = """
+import csv, json, pathlib, tarfile, joblib
+with tarfile.open("/opt/ml/processing/model/model.tar.gz") as archive:
+    archive.extractall("/tmp/model")
+model = joblib.load("/tmp/model/model.joblib")
+rows = list(csv.reader(open("/opt/ml/processing/test/test.csv")))
+X = [[float(a), float(b)] for a, b, _ in rows]; y = [int(c) for _, _, c in rows]
+out = pathlib.Path("/opt/ml/processing/evaluation"); out.mkdir(parents=True, exist_ok=True)
+(out / "evaluation.json").write_text(json.dumps({"metrics": {"accuracy": {"value": model.score(X, y)}}}))
+"""
+
+
+def dataset() -> bytes:
+    import random
+
+    rng = random.Random(1)
+    lines = []
+    for _ in range(200):
+        a, b = rng.random(), rng.random()
+        lines.append(f"{a:.4f},{b:.4f},{int(a > b)}")
+    return "\n".join(lines).encode()
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[MotoServer]:
+    server = MotoServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def local_server(
+    s3_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ServerProcess]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # The SDK's own S3 calls (uploading code, the default bucket) go to the same store.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server.url)
+    venv = job_environment("sagemaker-training", "scikit-learn")
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({"images": [{"match": "*sagemaker-scikit-learn*",
+                                              "venv": str(venv)}]}))  # fmt: skip
+    server = ServerProcess(
+        ["--data-dir", str(tmp_path / "data"), "--runner", "local", "--s3-endpoint-url",
+         s3_server.url, "--images", str(images)]
+    )  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def pipeline(session: PipelineSession, name: str, code: Path, bucket: str) -> Pipeline:
+    input_data = ParameterString("InputData", default_value=f"s3://{bucket}/raw/data.csv")
+    sklearn = SKLearnProcessor(framework_version="1.2-1", role=ROLE, instance_type="ml.m5.xlarge",
+                               instance_count=1, sagemaker_session=session)  # fmt: skip
+    preprocess = ProcessingStep("Preprocess", step_args=sklearn.run(
+        code=str(code / "preprocess.py"),
+        inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input")],
+        outputs=[ProcessingOutput(output_name="train", source="/opt/ml/processing/train"),
+                 ProcessingOutput(output_name="test", source="/opt/ml/processing/test")]))  # fmt: skip
+    outputs = preprocess.properties.ProcessingOutputConfig.Outputs
+    estimator = SKLearn(entry_point="train.py", source_dir=str(code / "train"),
+                        framework_version="1.2-1", instance_type="ml.m5.xlarge", role=ROLE,
+                        output_path=f"s3://{bucket}/models", hyperparameters={"max_depth": 3},
+                        metric_definitions=[{"Name": "train:accuracy",
+                                             "Regex": "train_accuracy=([0-9.]+)"}],
+                        sagemaker_session=session)  # fmt: skip
+    train = TrainingStep(
+        "Train",
+        step_args=estimator.fit(
+            {"train": TrainingInput(outputs["train"].S3Output.S3Uri, content_type="text/csv")}
+        ),
+    )
+    report = PropertyFile("EvaluationReport", output_name="evaluation", path="evaluation.json")
+    evaluator = ScriptProcessor(image_uri=sklearn.image_uri, command=["python3"], role=ROLE,
+                                instance_type="ml.m5.xlarge", instance_count=1,
+                                sagemaker_session=session)  # fmt: skip
+    evaluate = ProcessingStep("Evaluate", property_files=[report], step_args=evaluator.run(
+        code=str(code / "evaluate.py"),
+        inputs=[ProcessingInput(train.properties.ModelArtifacts.S3ModelArtifacts,
+                                "/opt/ml/processing/model"),
+                ProcessingInput(outputs["test"].S3Output.S3Uri, "/opt/ml/processing/test")],
+        outputs=[ProcessingOutput(output_name="evaluation",
+                                  source="/opt/ml/processing/evaluation")]))  # fmt: skip
+    accuracy = JsonGet(step_name=evaluate.name, property_file=report,
+                       json_path="metrics.accuracy.value")  # fmt: skip
+    too_low = FailStep("AccuracyTooLow", error_message=Join(on=" ", values=["accuracy", accuracy]))
+    good = FailStep("AccuracyGood", error_message=Join(on=" ", values=["good", accuracy]))
+    check = ConditionStep("CheckAccuracy", conditions=[ConditionGreaterThanOrEqualTo(accuracy, 0.8)],
+                          if_steps=[good], else_steps=[too_low])  # fmt: skip
+    return Pipeline(name=name, parameters=[input_data], sagemaker_session=session,
+                    steps=[preprocess, train, evaluate, check])  # fmt: skip
+
+
+def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_with_a_retry(
+    local_server: ServerProcess, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    bucket, name = f"b-{uuid.uuid4().hex[:8]}", f"sdk-local-{uuid.uuid4().hex[:6]}"
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=dataset())
+    code = tmp_path / "code"
+    (code / "train").mkdir(parents=True)
+    (code / "preprocess.py").write_text(PREPROCESS)
+    (code / "evaluate.py").write_text(EVALUATE)
+    (code / "train" / "train.py").write_text(BROKEN_TRAIN)
+    boto_session = boto3.Session(region_name=REGION, **KEYS)
+    session = PipelineSession(
+        boto_session=boto_session,
+        sagemaker_client=boto_session.client("sagemaker", endpoint_url=local_server.url),
+        default_bucket=bucket,
+        sagemaker_config={"SchemaVersion": "1.0",
+                          "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
+    )  # fmt: skip
+    built = pipeline(session, name, code, bucket)
+    built.upsert(role_arn=ROLE)
+    execution = built.start()
+    with pytest.raises(Exception):  # noqa: B017 - the SDK's waiter raises on a failed run
+        execution.wait(delay=1, max_attempts=180)
+    steps = {s["StepName"]: s for s in execution.list_steps()}
+    assert steps["Preprocess"]["StepStatus"] == "Succeeded", steps
+    assert steps["Train"]["StepStatus"] == "Failed"
+    assert "the training script has a bug" in steps["Train"]["FailureReason"]
+
+    # Fix train.py at the same S3 URI the failed job read its code from, then retry.
+    hyper = json.loads(built.definition())["Steps"][1]["Arguments"]["HyperParameters"]
+    source = json.loads(hyper["sagemaker_submit_directory"])
+    src_bucket, _, key = source[len("s3://") :].partition("/")
+    (code / "train" / "train.py").write_text(TRAIN)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        tar.add(code / "train" / "train.py", arcname="train.py")
+    s3.put_object(Bucket=src_bucket, Key=key, Body=archive.getvalue())
+    prepared = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
+                if "/Preprocess/" in o["Key"]}  # fmt: skip
+    assert prepared
+    session.sagemaker_client.retry_pipeline_execution(
+        PipelineExecutionArn=execution.arn, ClientRequestToken=uuid.uuid4().hex
+    )
+    with pytest.raises(Exception):  # noqa: B017 - ends in a Fail step on either branch
+        execution.wait(delay=1, max_attempts=300)
+    steps = {s["StepName"]: s for s in execution.list_steps()}
+    assert steps["Preprocess"]["AttemptCount"] == 1
+    assert steps["Train"]["AttemptCount"] == 2 and steps["Train"]["StepStatus"] == "Succeeded"
+    assert steps["Evaluate"]["StepStatus"] == "Succeeded"
+    assert steps["CheckAccuracy"]["Metadata"]["Condition"]["Outcome"] == "True", steps
+    described = execution.describe()
+    assert described["FailureReason"].startswith("good 0.")
+    assert float(described["FailureReason"].split()[1]) >= 0.8
+    still = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
+             if "/Preprocess/" in o["Key"]}  # fmt: skip
+    assert still == prepared  # the kept preprocessing outputs were not written again
