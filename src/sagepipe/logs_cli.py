@@ -4,49 +4,24 @@ print the stdout and stderr of an execution's step attempts, and follow them whi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from sagepipe.domain.states import RUNNING_EXECUTION
+from sagepipe.extension_client import Problem, get_json
 
 POLL_SECONDS = 0.5
 
 
-class Problem(Exception):
-    """Something the user can fix; printed as one line, no traceback."""
-
-
-def _get(endpoint: str, path: str) -> dict[str, Any]:
-    url = endpoint.rstrip("/") + path
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            body: dict[str, Any] = json.loads(response.read())
-            return body
-    except urllib.error.HTTPError as error:
-        try:
-            message = json.loads(error.read()).get("Message", "")
-        except ValueError:
-            message = ""
-        raise Problem(f"{endpoint} answered {error.code}: {message}") from None
-    except OSError:
-        raise Problem(
-            f"cannot reach sagepipe at {endpoint}. Is `sagepipe serve` running there? Point to "
-            "it with --endpoint-url or SAGEPIPE_ENDPOINT_URL."
-        ) from None
-
-
 def _attempts(endpoint: str, exec_id: str) -> dict[str, Any]:
-    return _get(endpoint, f"/_sagepipe/executions/{exec_id}/attempts")
+    return get_json(endpoint, f"/_sagepipe/executions/{exec_id}/attempts")
 
 
 def _logs(endpoint: str, exec_id: str, step: str, attempt: int) -> str:
     path = f"/_sagepipe/executions/{exec_id}/steps/{urllib.parse.quote(step)}/logs"
-    return str(_get(endpoint, f"{path}?attempt={attempt}").get("logs", ""))
+    return str(get_json(endpoint, f"{path}?attempt={attempt}").get("logs", ""))
 
 
 def _chosen(history: dict[str, Any], step: str | None, attempt: int | None) -> list[dict[str, Any]]:

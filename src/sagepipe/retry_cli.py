@@ -4,22 +4,16 @@ re-run, perform it through the SageMaker API, and follow the execution live."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
 from sagepipe.domain.states import RUNNING_EXECUTION, ExecutionStatus, StepStatus
+from sagepipe.extension_client import Problem, get_json, unreachable
 
 POLL_SECONDS = 0.25
-
-
-class Problem(Exception):
-    """Something the user can fix; printed as one line, no traceback."""
 
 
 def _say(text: str = "") -> None:
@@ -34,32 +28,13 @@ def _names(names: list[str], limit: int = 12) -> str:
     return f"{len(names)} step{'s' if len(names) != 1 else ''}: {shown}{more}"
 
 
-def _unreachable(url: str) -> Problem:
-    return Problem(
-        f"cannot reach sagepipe at {url}. Is `sagepipe serve` running there? Point to it with "
-        "--endpoint-url or SAGEPIPE_ENDPOINT_URL."
-    )
-
-
 def fetch_plan(endpoint: str, arn: str) -> dict[str, Any]:
-    url = f"{endpoint.rstrip('/')}/_sagepipe/executions/{arn.rsplit('/', 1)[-1]}/retry-plan"
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            plan: dict[str, Any] = json.loads(response.read())
-            return plan
-    except urllib.error.HTTPError as error:
-        try:
-            body = json.loads(error.read())
-        except ValueError:
-            body = {}
-        if body.get("__type") == "ResourceNotFound":
-            raise Problem(
-                f"execution '{arn}' does not exist at {endpoint}. Check the ARN, e.g. with "
-                "`aws sagemaker list-pipeline-executions --pipeline-name <name>`."
-            ) from None
-        raise Problem(f"{endpoint} answered {error.code}: {body.get('Message', '')}") from None
-    except (urllib.error.URLError, OSError):
-        raise _unreachable(endpoint) from None
+    return get_json(
+        endpoint,
+        f"/_sagepipe/executions/{arn.rsplit('/', 1)[-1]}/retry-plan",
+        not_found=f"execution '{arn}' does not exist at {endpoint}. Check the ARN, e.g. with "
+        "`aws sagemaker list-pipeline-executions --pipeline-name <name>`.",
+    )
 
 
 def print_plan(plan: dict[str, Any], max_parallel: int | None) -> None:
@@ -149,7 +124,7 @@ def perform(args: argparse.Namespace) -> int:
         err = error.response.get("Error", {})
         raise Problem(f"{err.get('Code')}: {err.get('Message')}") from None
     except EndpointConnectionError:
-        raise _unreachable(args.endpoint_url) from None
+        raise unreachable(args.endpoint_url) from None
     except BotoCoreError as error:
         raise Problem(f"{error}") from None
     status = final["PipelineExecutionStatus"]

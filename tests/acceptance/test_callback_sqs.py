@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from tests.support.pipelines import create
-from tests.support.s3 import MotoServer
+from tests.support.s3 import MotoServer, running_moto
 from tests.support.server import ServerProcess
 from tests.support.steps import QUEUE_URL, callback, poll, wait_done, wait_step
 
@@ -23,12 +23,8 @@ QUEUE_NAME = QUEUE_URL.rsplit("/", 1)[1]
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    server.start()
-    try:
+    with running_moto() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

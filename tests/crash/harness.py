@@ -94,25 +94,17 @@ class Tracked:
     done: bool = False
 
 
-class Harness:
-    def __init__(
-        self, server: ServerProcess, seed: int, kills: int, executions: int, log: Any = print
-    ) -> None:
-        self.server = server
-        self.random = random.Random(seed)
-        self.kills_wanted = kills
-        self.executions = executions
-        self.kills = 0
-        self.log = log
-        self.lock = threading.Lock()
-        self.stop_killing = threading.Event()
-        self.acknowledged: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
-        self.tracked: list[Tracked] = []
-        self.duration = {"chain": 0.3, "auto": 0.2, "callback": 0.2, "stopped": 0.6}
+class CrashProofClient:
+    """SageMaker calls to a server that is killed and restarted under them: each is sent
+    until answered, a request with a token resent unchanged (as botocore does), and every
+    acknowledged one recorded by its token."""
 
-    # ------------------------------------------------------------ calls that survive crashes
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.lock = threading.Lock()  # held while the server restarts
+        self.acknowledged: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """Call until answered; a request with a token is resent unchanged (as botocore does)."""
         deadline = time.time() + 120
         while True:
             try:
@@ -128,6 +120,21 @@ class Harness:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.1)
+
+
+class Harness(CrashProofClient):
+    def __init__(
+        self, server: ServerProcess, seed: int, kills: int, executions: int, log: Any = print
+    ) -> None:
+        super().__init__(server)
+        self.random = random.Random(seed)
+        self.kills_wanted = kills
+        self.executions = executions
+        self.kills = 0
+        self.log = log
+        self.stop_killing = threading.Event()
+        self.tracked: list[Tracked] = []
+        self.duration = {"chain": 0.3, "auto": 0.2, "callback": 0.2, "stopped": 0.6}
 
     def extension(self, path: str) -> Any:
         while True:

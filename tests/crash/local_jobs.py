@@ -23,7 +23,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tests.crash.harness import NETWORK_ERRORS
+from tests.crash.harness import CrashProofClient
+from tests.support.jobenv import job_processes
 from tests.support.pipelines import ROLE, definition
 from tests.support.s3 import MotoServer
 from tests.support.server import ServerProcess
@@ -57,32 +58,15 @@ def step(name: str, bucket: str, sleep: float, depends: list[str] | None) -> dic
     }  # fmt: skip
 
 
-class LocalJobsHarness:
+class LocalJobsHarness(CrashProofClient):
     def __init__(self, server: ServerProcess, s3: Any, bucket: str, data_dir: Path,
                  seed: int, kills: int, executions: int) -> None:  # fmt: skip
-        self.server, self.s3, self.bucket, self.data_dir = server, s3, bucket, data_dir
+        super().__init__(server)
+        self.s3, self.bucket, self.data_dir = s3, bucket, data_dir
         self.random = random.Random(seed)
         self.kills_wanted, self.kills = kills, 0
         self.executions = executions
-        self.lock = threading.Lock()
         self.done = threading.Event()
-        self.acknowledged: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-
-    def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with self.lock:
-                    client = self.server.client()
-                response = getattr(client, operation)(**params)
-                response.pop("ResponseMetadata", None)
-                if "ClientRequestToken" in params:
-                    self.acknowledged.append((operation, params, response))
-                return response
-            except NETWORK_ERRORS:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
 
     def killer(self) -> None:
         while self.kills < self.kills_wanted and not self.done.is_set():
@@ -130,7 +114,7 @@ class LocalJobsHarness:
 
     def check(self, arns: list[str]) -> list[str]:
         problems = []
-        for operation, _params, response in self.acknowledged:
+        for operation, _params, response in self.acknowledged.values():
             if operation == "start_pipeline_execution":
                 arn = response["PipelineExecutionArn"]
                 with contextlib.suppress(ClientError):
@@ -158,17 +142,6 @@ class LocalJobsHarness:
                 problems.append(f"{jobdir.name}: its /opt/ml tree was left behind")
         problems += [f"process {pid} of a job still runs" for pid in job_processes(self.data_dir)]
         return problems
-
-
-def job_processes(data_dir: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                if str(data_dir / "jobs") in command:
-                    found.append(int(entry.name))
-    return found
 
 
 def run(seed: int, kills: int, executions: int, workdir: Path) -> tuple[list[str], int]:

@@ -10,18 +10,14 @@ from typing import Any
 import pytest
 
 from tests.support.jobenv import job_environment
-from tests.support.s3 import MotoServer
+from tests.support.s3 import MotoServer, running_moto
 from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[MotoServer]:
-    server = MotoServer()
-    server.start()
-    try:
+    with running_moto() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -41,20 +37,10 @@ def sandbox(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def local_server(
-    s3_server: MotoServer, tmp_path: Path, sandbox: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[ServerProcess]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    server = ServerProcess(
-        ["--data-dir", str(tmp_path / "data"), "--runner", "local", "--sandbox", sandbox,
-         "--s3-endpoint-url", s3_server.url]
-    )  # fmt: skip
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def local_server(local_server_with: Any) -> ServerProcess:
+    """A local-runner server on moto's S3 server, in the test's sandbox."""
+    server: ServerProcess = local_server_with()
+    return server
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.local.test_processing import PREPROCESS, processing_step
+from tests.support.jobenv import job_processes
 from tests.support.pipelines import create, steps_by_name, wait_status
 from tests.support.server import ServerProcess
 
@@ -67,21 +68,6 @@ def test_a_fixed_script_resumes_with_a_retry_that_runs_only_the_failed_step(
     assert first.startswith("==> Train, attempt 1")
     assert "ValueError: bug in train step" in first
     assert "uploaded /opt/ml/processing/train" in second
-
-
-def job_processes(data_dir: Path) -> list[int]:
-    """Processes whose command line names a job directory under `data_dir`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(data_dir / "jobs") in command:
-            found.append(int(entry.name))
-    return found
 
 
 def wait_for(probe: Any, timeout: float = 30) -> Any:

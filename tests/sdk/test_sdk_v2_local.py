@@ -46,7 +46,7 @@ from sagemaker.workflow.properties import PropertyFile  # noqa: E402
 from sagemaker.workflow.steps import ProcessingStep, TrainingStep  # noqa: E402
 
 from tests.support.jobenv import job_environment  # noqa: E402
-from tests.support.s3 import MotoServer  # noqa: E402
+from tests.support.s3 import MotoServer, running_moto  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
 REGION = "us-east-1"
@@ -104,12 +104,8 @@ def dataset() -> bytes:
 
 @pytest.fixture(scope="module")
 def s3_server() -> Iterator[MotoServer]:
-    server = MotoServer()
-    server.start()
-    try:
+    with running_moto() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-"""Virtualenvs that stand in for container images in local-runner tests."""
+"""Virtualenvs that stand in for container images in local-runner tests, and the processes
+of local jobs."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -25,3 +27,16 @@ def job_environment(*requirements: str) -> Path:
     subprocess.run(pip, check=True)
     stamp.write_text("\n".join(requirements))
     return venv
+
+
+def job_processes(data_dir: Path) -> list[int]:
+    """Processes whose command line names a job directory under `data_dir`: a job's
+    supervisor, its sandbox or its command."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if str(data_dir / "jobs") in command:
+                    found.append(int(entry.name))
+    return found

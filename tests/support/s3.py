@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -58,3 +60,14 @@ class MotoServer:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+
+@contextmanager
+def running_moto() -> Iterator[MotoServer]:
+    """moto's server for as long as the block (a fixture) lasts."""
+    server = MotoServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 # Top-level module or package -> its level; higher levels sit above lower ones.
 LAYERS = {
-    "cli": 6, "server": 6, "app": 6, "retry_cli": 6, "logs_cli": 6,  # entry points
+    "cli": 6, "server": 6, "app": 6, "retry_cli": 6, "logs_cli": 6, "extension_client": 6,  # entry points
     "gateway": 5,
     "providers": 4,
     "engine": 3,
@@ -30,7 +30,7 @@ APART = {
 # Importable by every module; they themselves import only each other (and the stdlib).
 BASE = {"__init__", "errors", "config"}
 # Entry points may import one another (cli starts server and retry_cli).
-ENTRY_POINTS = {"cli", "server", "app", "retry_cli", "logs_cli"}
+ENTRY_POINTS = {"cli", "server", "app", "retry_cli", "logs_cli", "extension_client"}
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "sagepipe"
 

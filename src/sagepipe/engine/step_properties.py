@@ -15,7 +15,7 @@ from typing import Any
 
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.domain.states import StepStatus
-from sagepipe.runners.properties import default_outputs, simulated_properties
+from sagepipe.runners.properties import default_outputs, jsonable, simulated_properties
 
 
 def properties_of(record: StepRecord, execution: ExecutionRecord) -> dict[str, Any] | None:
@@ -38,24 +38,10 @@ def properties_of(record: StepRecord, execution: ExecutionRecord) -> dict[str, A
         started=_utc(job["started"]), ended=_utc(record.ended), step=job["top"],
         region=execution.region, account=execution.account,
     )  # fmt: skip
-    value: dict[str, Any] = _jsonable(properties)
+    value: dict[str, Any] = jsonable(properties)
     record.built_properties = (job, record.ended, value)
     return value
 
 
 def _utc(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-def _jsonable(value: Any) -> Any:
-    """Properties as JSON would give them back: timestamps become epoch seconds, so a value
-    reads the same whether it was built now or stored (a cache entry) and loaded."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    return str(value)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 # Objects up to this size go in one request; larger ones through boto3's transfer manager
 # (multipart, parallel parts), whose thread pool costs more than a small object's transfer.
 SINGLE_REQUEST_BYTES = 8 * 1024 * 1024

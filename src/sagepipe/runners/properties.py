@@ -441,3 +441,17 @@ def simulated_properties(
     if describe.extra:
         props.update(describe.extra(c))
     return {k: v for k, v in props.items() if v is not None and k != "-"}
+
+
+def jsonable(value: Any) -> Any:
+    """Properties as JSON would give them back: timestamps become epoch seconds, so a value
+    reads the same whether it was built now or stored (a cache entry) and loaded."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return str(value)

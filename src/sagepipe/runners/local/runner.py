@@ -28,7 +28,7 @@ from sagepipe.runners.local.images import ImageMap
 from sagepipe.runners.local.jobdir import JobDir
 from sagepipe.runners.local.sandbox import Sandbox
 from sagepipe.runners.port import FAILED, STOPPED, SUCCEEDED, Job, JobRequest, Outcome
-from sagepipe.runners.properties import simulated_properties
+from sagepipe.runners.properties import jsonable, simulated_properties
 
 PLANS = {"Processing": processing_plan, "Training": training_plan}
 # Variables a job inherits from the server; the rest of its environment is the job's own.
@@ -294,7 +294,7 @@ class LocalRunner:
             ]
         if result.get("exit_message") is not None and job["step_type"] == "Processing":
             properties["ExitMessage"] = result["exit_message"]
-        return Outcome(SUCCEEDED, properties=_jsonable(properties), metrics=metrics)
+        return Outcome(SUCCEEDED, properties=jsonable(properties), metrics=metrics)
 
 
 def _hosts(instance_count: int) -> str:
@@ -308,13 +308,3 @@ def _hosts(instance_count: int) -> str:
 
 def _utc(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(float(epoch), dt.UTC)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    return value
