@@ -130,3 +130,26 @@ def test_a_job_outlives_a_server_crash_and_is_collected_not_run_again(
     assert s3.get_object(Bucket=bucket, Key=f"{exec_id}/train/done.txt")["Body"].read() == b"done"
     assert steps_by_name(sm, arn)["Prepare"]["AttemptCount"] == 1
     assert not job_processes(tmp_path / "data")
+
+
+def test_a_step_waits_in_starting_for_a_free_local_job_slot(
+    local_server_with: Any, s3: Any, bucket: str, name: str
+) -> None:
+    server: ServerProcess = local_server_with("--max-local-jobs", "1")
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="code/preprocess.py", Body=SLOW.encode())
+    sm = server.client()
+    steps = [processing_step("One", bucket, "code/preprocess.py"),
+             processing_step("Two", bucket, "code/preprocess.py")]  # fmt: skip
+    create(sm, name, steps)
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+
+    def statuses() -> list[str]:
+        return sorted(s["StepStatus"] for s in steps_by_name(sm, arn).values())
+
+    assert wait_for(lambda: statuses() == ["Executing", "Starting"])
+    time.sleep(1)
+    assert statuses() == ["Executing", "Starting"]  # still waiting: one slot, one job
+    sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken="w" * 32)
+    assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Stopped"
+    assert statuses() == ["Stopped", "Stopped"]

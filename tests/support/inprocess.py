@@ -45,12 +45,15 @@ class FakeRunner:
     a restart; steps named in `refuse_start` fail to start."""
 
     name = "fake"
+    starts_at_once = False  # the engine's Starting -> Executing on the runner's word
 
     def __init__(self) -> None:
         self.jobs: dict[str, FakeJob] = {}  # job name -> job
         self.by_step: dict[str, list[FakeJob]] = {}  # step name -> its jobs, oldest first
         self.refuse_start: set[str] = set()
         self.stop_ends_job = True  # a stop request ends the job as Stopped
+        self.capacity = asyncio.Event()  # cleared: start waits until it is set
+        self.capacity.set()
         self._changed = asyncio.Event()
 
     # -- the port
@@ -59,6 +62,11 @@ class FakeRunner:
 
     async def start(self, job: Job) -> None:
         fake = self._track(job)
+        waiting = asyncio.ensure_future(self.capacity.wait())
+        await asyncio.wait([waiting, fake.outcome], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if fake.outcome.done():
+            return  # stopped while it waited: it never starts
         if job["fake_step"] in self.refuse_start:
             raise RuntimeError("no capacity to start the job")
         fake.starts += 1

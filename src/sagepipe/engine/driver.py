@@ -66,6 +66,7 @@ class Driver:
         self.steps = steps
         self.wake = asyncio.Event()
         self.finished_jobs: list[tuple[str, int, Outcome]] = []
+        self.started_jobs: list[tuple[str, int]] = []  # started after waiting in Starting
         self.jobs: dict[str, asyncio.Task[None]] = {}  # step name -> the task following its job
         self._stopping: set[asyncio.Task[None]] = set()  # stop requests under way
         self.reload = reload  # read the execution's status before deciding
@@ -135,6 +136,9 @@ class Driver:
             )
             now = self.decided_at = time.time()
             await self._apply_callback_answers(batch, now)
+            started, self.started_jobs = self.started_jobs, []
+            for name, attempt in started:
+                self.starter.job_started(batch, name, attempt, now)
             self._apply_finished_jobs(batch, now)
             if self.execution.status == ExecutionStatus.STOPPING:
                 self._stop_steps(batch, now)
@@ -165,7 +169,8 @@ class Driver:
             elif not await _attached(runner, job):
                 self._finished(record, Outcome.lost(_LOST.format(job["name"], runner.name)))
             else:
-                self._follow(record, runner, fresh=False)
+                # A job still Starting may not have been started: start is idempotent.
+                self._follow(record, runner, fresh=record.status == StepStatus.STARTING)
                 if record.status == StepStatus.STOPPING:
                     self._stop_job(record)
 
@@ -178,6 +183,9 @@ class Driver:
             try:
                 if fresh:
                     await runner.start(job)
+                    if not runner.starts_at_once:
+                        self.started_jobs.append((record.name, record.attempt_count))
+                        self.wake.set()
                 outcome = await runner.wait(job)
             except asyncio.CancelledError:
                 raise

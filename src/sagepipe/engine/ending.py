@@ -66,9 +66,13 @@ class StepEnding:
             delay = next_retry_delay(spec.retry_policies, failure_type, record, now)
         batch.attempts_end.append(self.attempt_end(record, reason, status=FAILED))
         if delay is not None:
-            # The step stays Executing while it waits to run its next attempt.
+            # The step stays Executing while it waits to run its next attempt (one whose
+            # job never started was still Starting).
             record.next_run_at = now + delay
             record.failure_type = failure_type
+            if previous == StepStatus.STARTING:
+                record.status = StepStatus.EXECUTING
+                batch.put(record, previous, now)
             batch.keep(record)
             batch.ended_now.add(name)  # its next attempt starts in a later tick, never this one
             return

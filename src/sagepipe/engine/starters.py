@@ -154,13 +154,16 @@ class StepStarter:
         if record.status == StepStatus.STARTING:
             record.status = StepStatus.EXECUTING
             batch.put(record, StepStatus.STARTING, now)
+        self._record_attempt(batch, record, now, StepStatus.EXECUTING)
+
+    def _record_attempt(self, batch: Batch, record: StepRecord, now: float, status: str) -> None:
         batch.attempts_new.append(
             {
                 "execution_arn": self.execution.arn,
                 "name": record.name,
                 "attempt": record.attempt_count,
                 "manual_retry": record.manual_retry,
-                "status": StepStatus.EXECUTING,
+                "status": status,
                 "started": now,
                 "ended": None,
                 "failure_reason": None,
@@ -168,6 +171,23 @@ class StepStarter:
                 "metadata": json.dumps(record.metadata) if record.metadata else None,
             }
         )
+
+    def job_started(self, batch: Batch, name: str, attempt: int, now: float) -> None:
+        """A job that waited for its runner's capacity has started: its step, which waited in
+        Starting, is Executing now."""
+        record = batch.get(name)
+        if record is None or record.attempt_count != attempt:
+            return
+        if record.status != StepStatus.STARTING:
+            return  # stopped meanwhile, or already ended
+        edited = batch.edit(name)
+        edited.status = StepStatus.EXECUTING
+        batch.put(edited, StepStatus.STARTING, now)
+        batch.attempts_end.append(
+            {"execution_arn": self.execution.arn, "name": name, "attempt": attempt,
+             "status": StepStatus.EXECUTING, "ended": None, "failure_reason": None,
+             "metadata": None}
+        )  # fmt: skip
 
     async def _start(self, batch: Batch, spec: StepSpec, now: float) -> bool:
         """Start one step; True if it also ended (so more steps may be ready)."""
@@ -227,7 +247,11 @@ class StepStarter:
         )
         record.job = job
         record.metadata = self.ending.final_metadata(record, None)
-        self._to_executing(batch, record, now)
+        if runner.starts_at_once:
+            self._to_executing(batch, record, now)
+        else:
+            # It may wait for the runner's capacity: Starting until the runner has started it.
+            self._record_attempt(batch, record, now, StepStatus.STARTING)
         outcome = runner.poll(job)
         if outcome is not None:
             # A job whose end is already known (a simulated job of no duration) ends in the

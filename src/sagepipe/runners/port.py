@@ -58,6 +58,9 @@ class JobRequest:
 
 class Runner(Protocol):
     name: str
+    # True: `start` never waits, so a step is Executing as soon as its job is prepared.
+    # False: `start` may wait for capacity; the step stays Starting until it returns.
+    starts_at_once: bool
 
     def prepare(self, request: JobRequest) -> Job:
         """The members to add to the job document before it is stored (no side effects)."""

@@ -15,6 +15,7 @@ DEFAULT_EXCEPTION = None  # an unlabelled failure matches no RetryPolicy
 
 class SimulateRunner:
     name = "simulate"
+    starts_at_once = True
 
     def __init__(self, faults: SharedFaultRules, default_duration: float = 0.0) -> None:
         self.faults = faults

@@ -285,3 +285,43 @@ def test_another_engine_takes_over_a_dead_ones_execution_and_attaches_to_its_job
             await second.stop()
 
     run(tmp_path, scenario, lease_seconds=0.5)
+
+
+def test_a_step_waits_in_starting_until_its_runner_has_capacity(tmp_path: Path) -> None:
+    async def scenario(sp: InProcess, runner: FakeRunner) -> None:
+        runner.capacity.clear()  # the runner's slots are all taken
+        arn = await sp.run("queued", [processing("A"), processing("B", ["A"])])
+        await until(lambda: "A" in runner.by_step)  # asked to start, waiting
+        await asyncio.sleep(0.1)
+        assert await sp.step_status(arn, "A") == "Starting"
+        runner.capacity.set()
+        await runner.started("A")
+        await sp.wait_step(arn, "A", "Executing")
+        runner.end("A")
+        await runner.started("B")
+        runner.end("B")
+        assert await sp.ended(arn) == "Succeeded"
+        history = await sp.engine.db.run(
+            lambda tx: tx.all("attempts_for_execution", execution_arn=arn), readonly=True
+        )
+        assert [(h["name"], h["status"]) for h in history] == [
+            ("A", "Succeeded"),
+            ("B", "Succeeded"),
+        ]
+
+    run(tmp_path, scenario)
+
+
+def test_a_step_stopped_while_it_waits_to_start_never_starts(tmp_path: Path) -> None:
+    async def scenario(sp: InProcess, runner: FakeRunner) -> None:
+        runner.capacity.clear()
+        arn = await sp.run("queued-stop", [processing("A")])
+        await until(lambda: "A" in runner.by_step)
+        await sp.call(
+            "StopPipelineExecution", PipelineExecutionArn=arn, ClientRequestToken="q" * 32
+        )
+        assert await sp.ended(arn) == "Stopped"
+        assert (await sp.steps(arn))["A"]["StepStatus"] == "Stopped"
+        assert runner.by_step["A"][0].starts == 0
+
+    run(tmp_path, scenario)

@@ -39,6 +39,7 @@ POLL_SECONDS = 0.5  # how often a job is looked at when no exit is reported
 
 class LocalRunner:
     name = "local"
+    starts_at_once = False  # a job waits for one of --max-local-jobs slots
 
     def __init__(
         self,
@@ -132,8 +133,7 @@ class LocalRunner:
         if jobdir.result.exists():
             return True
         if not jobdir.launched.exists():
-            await self.start(job)  # prepared and committed, but the launch never happened
-            return True
+            return True  # prepared, not launched yet: its step is Starting, and starts it
         if self._may_be_running(jobdir):
             self._running.add(job["name"])
             return True
