@@ -1,9 +1,12 @@
 """Fixtures for the real-client tests: one SQLite sagepipe server per test.
 
-Nothing here imports the SageMaker SDK: each test module decides whether it can run."""
+Nothing here imports the SageMaker SDK: each test module decides whether it can run. Where a
+run exists for one SDK's module (scripts/test sets SAGEPIPE_REQUIRE_SDK_SUITE to its path),
+that module's skipping itself, or passing no test, fails the run instead of looking green."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 
@@ -12,6 +15,36 @@ import pytest
 from tests.support.server import ServerProcess
 
 START_TIMEOUT = 30.0
+REQUIRED_SUITE = os.environ.get("SAGEPIPE_REQUIRE_SDK_SUITE", "")
+_required_suite_missing: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not REQUIRED_SUITE or exitstatus not in (0, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    stats = reporter.stats if reporter is not None else {}
+    if any(r.nodeid.startswith(REQUIRED_SUITE) for r in stats.get("passed", [])):
+        return
+    reasons = sorted(
+        {
+            str(r.longrepr[2]) if isinstance(r.longrepr, tuple) else str(r.longrepr)
+            for r in stats.get("skipped", [])
+            if r.nodeid.startswith(REQUIRED_SUITE)
+        }
+    )
+    _required_suite_missing.append(
+        f"{REQUIRED_SUITE} passed no test" + (f": {'; '.join(reasons)}" if reasons else "")
+    )
+    if exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    for line in _required_suite_missing:
+        terminalreporter.write_line(
+            f"FAILED: SAGEPIPE_REQUIRE_SDK_SUITE is set but {line}", red=True, bold=True
+        )
 
 
 @pytest.fixture

@@ -74,10 +74,17 @@ def fresh_pg_database() -> Iterator[str]:
 
 
 class ServerProcess:
-    """`sagepipe serve` in a child process; the port is chosen once and kept across restarts."""
+    """`sagepipe serve` in a child process; the port is chosen once and kept across restarts.
 
-    def __init__(self, args: list[str], extra: list[str] | None = None) -> None:
+    `program` is what runs `sagepipe`: by default this interpreter's `python -m sagepipe.cli`
+    (the project as the test virtualenv has it); tests/packaging passes the `sagepipe` console
+    script of a virtualenv the wheel was installed into."""
+
+    def __init__(
+        self, args: list[str], extra: list[str] | None = None, program: list[str] | None = None
+    ) -> None:
         self.args = list(args) + list(extra or [])
+        self.program = list(program or [sys.executable, "-m", "sagepipe.cli"])
         self.port = 0
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
@@ -87,7 +94,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> None:
-        command = [sys.executable, "-m", "sagepipe.cli", "serve", "--port", str(self.port)]
+        command = [*self.program, "serve", "--port", str(self.port)]
         self.proc = subprocess.Popen(
             command + self.args,
             stdout=subprocess.PIPE,
