@@ -3,6 +3,8 @@ running real jobs against it."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,15 @@ def bucket(s3: Any, name: str) -> str:
 
 @pytest.fixture(params=["bwrap", "unshare"])
 def sandbox(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+    """Each sandbox the local runner can use. One that is not installed here is skipped,
+    saying so; in CI (SAGEPIPE_REQUIRE_SANDBOXES=1) that is a failure instead."""
+    tool = str(request.param)
+    if shutil.which(tool) is None:
+        message = f"{tool} is not installed (apt-get install bubblewrap / util-linux)"
+        if os.environ.get("SAGEPIPE_REQUIRE_SANDBOXES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return tool
 
 
 @pytest.fixture
