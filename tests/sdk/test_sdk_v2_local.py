@@ -202,7 +202,11 @@ def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_wi
     steps = {s["StepName"]: s for s in execution.list_steps()}
     assert steps["Preprocess"]["StepStatus"] == "Succeeded", steps
     assert steps["Train"]["StepStatus"] == "Failed"
-    assert "the training script has a bug" in steps["Train"]["FailureReason"]
+    # The toolkit's own failure file is the FailureReason, as on AWS; the error is in the log.
+    assert steps["Train"]["FailureReason"].startswith("ExecuteUserScriptError:")
+    exec_id = execution.arn.rsplit("/", 1)[1]
+    _, logs = local_server.extension("GET", f"/_sagepipe/executions/{exec_id}/steps/Train/logs")
+    assert "RuntimeError: the training script has a bug" in logs["logs"]
 
     # Fix train.py at the same S3 URI the failed job read its code from, then retry.
     hyper = json.loads(built.definition())["Steps"][1]["Arguments"]["HyperParameters"]
