@@ -87,7 +87,8 @@ class LocalRunner:
         await self._launch(jobdir)
 
     def poll(self, job: Job) -> Outcome | None:
-        result = JobDir(job["job_dir"]).read_json(JobDir(job["job_dir"]).result)
+        jobdir = JobDir(job["job_dir"])
+        result = jobdir.read_json(jobdir.result)
         return None if result is None else self._outcome(job, result)
 
     async def wait(self, job: Job) -> Outcome:
