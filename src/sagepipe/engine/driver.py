@@ -136,10 +136,12 @@ class Driver:
             )
             now = self.decided_at = time.time()
             await self._apply_callback_answers(batch, now)
-            started, self.started_jobs = self.started_jobs, []
-            for name, attempt in started:
+            # What the runners reported is consumed only once the batch has committed: a
+            # tick decided again (StaleStatus) must see it again.
+            started, finished = len(self.started_jobs), len(self.finished_jobs)
+            for name, attempt in self.started_jobs[:started]:
                 self.starter.job_started(batch, name, attempt, now)
-            self._apply_finished_jobs(batch, now)
+            self._apply_finished_jobs(batch, now, self.finished_jobs[:finished])
             if self.execution.status == ExecutionStatus.STOPPING:
                 self._stop_steps(batch, now)
             elif await self.starter.start_ready(batch, now):
@@ -150,6 +152,7 @@ class Driver:
             except StaleStatus:
                 self.reload = True
                 continue
+            del self.started_jobs[:started], self.finished_jobs[:finished]
             return batch.execution_status is not None
 
     # ------------------------------------------------------------------ decisions
@@ -217,8 +220,9 @@ class Driver:
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
-    def _apply_finished_jobs(self, batch: Batch, now: float) -> None:
-        finished, self.finished_jobs = self.finished_jobs, []
+    def _apply_finished_jobs(
+        self, batch: Batch, now: float, finished: list[tuple[str, int, Outcome]]
+    ) -> None:
         for name, attempt, outcome in finished:
             record = batch.get(name)
             if record is None or record.attempt_count != attempt or record.job is None:

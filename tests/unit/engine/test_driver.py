@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from sagepipe.engine.driver import StaleStatus
 from sagepipe.runners.port import FAILED, JOB_INTERNAL_ERROR, STOPPED
 from tests.support.inprocess import FakeRunner, InProcess, until
 from tests.support.pipelines import processing
@@ -323,5 +324,27 @@ def test_a_step_stopped_while_it_waits_to_start_never_starts(tmp_path: Path) -> 
         assert await sp.ended(arn) == "Stopped"
         assert (await sp.steps(arn))["A"]["StepStatus"] == "Stopped"
         assert runner.by_step["A"][0].starts == 0
+
+    run(tmp_path, scenario)
+
+
+def test_a_jobs_end_survives_a_tick_that_must_decide_again(tmp_path: Path) -> None:
+    async def scenario(sp: InProcess, runner: FakeRunner) -> None:
+        arn = await sp.run("stale", [processing("A")])
+        await runner.started("A")
+        driver = sp.engine.drivers[arn]
+        commit = driver._commit
+        refused: list[bool] = []
+
+        async def stale_once(batch: Any, now: float) -> None:
+            if not refused:  # the status changed under the tick (as a stop request does)
+                refused.append(True)
+                raise StaleStatus()
+            await commit(batch, now)
+
+        driver._commit = stale_once  # type: ignore[method-assign]
+        runner.end("A")
+        assert await sp.ended(arn) == "Succeeded"
+        assert refused == [True]
 
     run(tmp_path, scenario)
