@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from sagepipe.domain.conditions import validate_conditions
-from sagepipe.domain.expressions import ExpressionError, check_references, property_file_names
+from sagepipe.domain.expressions import (
+    JSON_GET,
+    ExpressionError,
+    check_references,
+    iter_expressions,
+    property_file_names,
+)
 from sagepipe.errors import ValidationError
 
 VERSION = "2020-12-01"
@@ -123,6 +129,15 @@ class Definition:
     def branch_members(self, condition: str, outcome: bool) -> list[str]:
         """Steps directly in the IfSteps (True) or ElseSteps (False) of a Condition step."""
         return [s.name for s in self.steps.values() if s.branch == (condition, outcome)]
+
+    @cached_property
+    def json_readers(self) -> frozenset[str]:
+        """Steps with a Std:JsonGet anywhere: the documents they read are fetched before
+        they start. Found once per parsed definition (stored_definition keeps those)."""
+        return frozenset(
+            name for name, spec in self.steps.items()
+            if any(kind == JSON_GET for kind, _ in iter_expressions(spec.raw))
+        )  # fmt: skip
 
     def property_file_owner(self, file_name: str) -> str | None:
         """The step declaring a property file (for the bare-string JsonGet form)."""

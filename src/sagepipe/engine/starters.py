@@ -13,7 +13,7 @@ from typing import Any
 from sagepipe.domain import readiness
 from sagepipe.domain.conditions import evaluate_conditions
 from sagepipe.domain.definition import Definition, StepSpec
-from sagepipe.domain.expressions import JSON_GET, ExpressionError, iter_expressions, resolve
+from sagepipe.domain.expressions import ExpressionError, resolve
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.domain.states import StepStatus
 from sagepipe.engine import step_cache
@@ -44,7 +44,6 @@ class StepStarter:
     ) -> None:
         self.execution = execution
         self.documents = documents
-        self._json_readers: dict[str, bool] = {}  # step name -> has a Std:JsonGet
         self.definition = definition
         self.ending = ending
         self.db = db
@@ -116,13 +115,6 @@ class StepStarter:
             if not ended_now and started < STARTS_PER_TICK:
                 return False
 
-    def _reads_documents(self, spec: StepSpec) -> bool:
-        reads = self._json_readers.get(spec.name)
-        if reads is None:
-            reads = any(kind == JSON_GET for kind, _ in iter_expressions(spec.raw))
-            self._json_readers[spec.name] = reads
-        return reads
-
     # ------------------------------------------------------------------ starting
     def _begin(self, batch: Batch, spec: StepSpec, now: float) -> StepRecord:
         """The step's record for a new attempt, moved to Starting (or on from a back-off)."""
@@ -193,7 +185,7 @@ class StepStarter:
         """Start one step; True if it also ended (so more steps may be ready)."""
         record = self._begin(batch, spec, now)
         context = StepContext(self.execution, self.definition, batch.view, now)
-        if self._reads_documents(spec):
+        if spec.name in self.definition.json_readers:
             await self.documents.fetch_for(spec.raw, context)
         kind = kind_of(spec.type)
         if kind is StepKind.EVALUATED:
