@@ -168,6 +168,8 @@ class Process:
 
 def sagepipe_server(args: list[str]) -> Process:
     command = [sys.executable, "-m", "sagepipe.cli", "serve", "--port", "0"]
+    if "--runner" not in args:
+        command += ["--runner", "simulate"]  # the control plane alone, unless a bench says
     command += ["--log-level", "warning", *args]
     return Process("sagepipe", command, " ready at http://", {})
 

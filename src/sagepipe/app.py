@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from sagepipe.engine.step_kinds import Runners
 from sagepipe.gateway.awsjson import AwsJsonApp
 from sagepipe.gateway.extension import ExtensionApi
 from sagepipe.gateway.operations import IN_SCOPE, bind
+from sagepipe.objectstore.embedded import EmbeddedStore, EmbeddedStoreError
 from sagepipe.objectstore.store import ObjectStore, StoreConfig
 from sagepipe.protocol.validate import warm_up
 from sagepipe.providers.callbacks import CallbacksProvider
@@ -30,11 +32,13 @@ from sagepipe.providers.tags import TagsProvider
 from sagepipe.runners.faults import FaultRules, SharedFaultRules
 from sagepipe.runners.local.images import ImageMap, ImagesFileError
 from sagepipe.runners.local.runner import LocalRunner
-from sagepipe.runners.local.sandbox import SandboxUnavailable, detect
+from sagepipe.runners.local.sandbox import Sandbox, SandboxUnavailable, detect
 from sagepipe.runners.port import Runner
 from sagepipe.runners.simulate import SimulateRunner
 from sagepipe.store.db import Database, SqliteDatabase, open_database
 from sagepipe.store.migrations import migrate
+
+log = logging.getLogger("sagepipe")
 
 
 @dataclass
@@ -45,8 +49,18 @@ class Service:
     app: AwsJsonApp
     lock: IO[str] | None
     faults: SharedFaultRules
+    embedded_store: EmbeddedStore | None = None
+    store: StoreConfig | None = None  # the object store jobs and definitions use, if any
+    local_runner: LocalRunner | None = None
 
     async def start(self) -> None:
+        if self.embedded_store is not None:
+            try:
+                await self.embedded_store.start()
+            except EmbeddedStoreError as exc:
+                await self.embedded_store.stop()
+                raise StartupError(str(exc)) from None
+            self.embedded_store.supervise()
         if self.config.faults:
             await self.faults.replace(FaultRules.from_file(self.config.faults).rules)
         else:
@@ -55,6 +69,16 @@ class Service:
 
     async def stop(self) -> None:
         await self.engine.stop()
+        if self.embedded_store is not None:
+            # Local jobs outlive the server and read and write through the store until they
+            # end: while any runs, the store runs on for the next server to adopt.
+            busy = self.local_runner.running_jobs() if self.local_runner else 0
+            if busy:
+                log.warning(
+                    "the embedded object store keeps running for %d running local job(s); the "
+                    "next `sagepipe serve` on this data directory adopts it", busy,
+                )  # fmt: skip
+            await self.embedded_store.stop(leave_running=bool(busy))
         self.db.close()
         if self.lock:
             self.lock.close()
@@ -107,22 +131,23 @@ def store_config(config: Config) -> StoreConfig:
     return StoreConfig(config.s3_endpoint_url, region, frozen.access_key, frozen.secret_key)
 
 
-def local_runner(config: Config, store: StoreConfig | None) -> LocalRunner:
-    if store is None:
-        raise StartupError(
-            "--runner local needs an S3-compatible object store for the jobs' inputs and "
-            "outputs: give its endpoint with --s3-endpoint-url URL (or use --runner simulate)."
-        )
+def embedded_store(config: Config) -> tuple[EmbeddedStore, StoreConfig]:
+    """The store the server runs itself, for the single-node default."""
+    store = EmbeddedStore(Path(config.data_dir) / "s3")
+    try:
+        return store, store.prepare()
+    except EmbeddedStoreError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def local_environment(config: Config) -> tuple[ImageMap, Sandbox]:
+    """What the local runner needs from this machine; checked before any store starts."""
     try:
         images = ImageMap.load(config.images)
         sandbox = detect(config.sandbox, Path(config.data_dir) / "sandbox-probe")
     except (ImagesFileError, SandboxUnavailable) as exc:
         raise StartupError(str(exc)) from None
-    return LocalRunner(
-        Path(config.data_dir) / "jobs", sandbox, store, images,
-        max_jobs=config.max_local_jobs or os.cpu_count() or 1,
-        keep_failed=config.keep_failed_jobs,
-    )  # fmt: skip
+    return images, sandbox
 
 
 def build(config: Config, runner: Runner | None = None) -> Service:
@@ -141,8 +166,16 @@ def build(config: Config, runner: Runner | None = None) -> Service:
     notifier = CallbackNotifier(db, config.sqs_endpoint_url, grace=2 * config.lease_seconds)
     simulate = SimulateRunner(faults)
     store = store_config(config) if config.s3_endpoint_url else None
+    embedded = None
     if runner is None and config.runner == "local":
-        runner = local_runner(config, store)
+        images, sandbox = local_environment(config)
+        if store is None:
+            embedded, store = embedded_store(config)
+        runner = LocalRunner(
+            Path(config.data_dir) / "jobs", sandbox, store, images,
+            max_jobs=config.max_local_jobs or os.cpu_count() or 1,
+            keep_failed=config.keep_failed_jobs,
+        )  # fmt: skip
     runners = Runners(runner or simulate, simulate)
     documents = DocumentReader(ObjectStore(store) if store else None)
     engine = Engine(
@@ -150,7 +183,7 @@ def build(config: Config, runner: Runner | None = None) -> Service:
     )
     retry = RetryProvider(db, engine, config)
     providers: list[object] = [
-        PipelinesProvider(db, DefinitionSource(config.s3_endpoint_url), config.max_pipelines),
+        PipelinesProvider(db, DefinitionSource(store), config.max_pipelines),
         ExecutionsProvider(db, engine, config.max_running_executions),
         StepsProvider(db),
         CallbacksProvider(db, engine),
@@ -164,7 +197,8 @@ def build(config: Config, runner: Runner | None = None) -> Service:
         accounts=config.accounts,
         max_body_bytes=config.max_body_bytes,
     )
-    return Service(config, db, engine, app, lock, faults)
+    local = runner if isinstance(runner, LocalRunner) else None
+    return Service(config, db, engine, app, lock, faults, embedded, store, local)
 
 
 def data_dir_ready(config: Config) -> None:

@@ -54,7 +54,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     add(
         "--s3-endpoint-url",
         default=_env("s3-endpoint-url"),
-        help="S3 endpoint for PipelineDefinitionS3Location",
+        help="an S3-compatible endpoint for the jobs' data and PipelineDefinitionS3Location "
+        "(default with --runner local: an embedded store under --data-dir/s3)",
     )
     add(
         "--sqs-endpoint-url",
@@ -63,7 +64,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     add(
         "--runner",
-        default=_env("runner", "simulate"),
+        default=_env("runner", "local"),
         help="what runs Processing, Training and Transform steps: local (real processes) or "
         "simulate (default: %(default)s)",
     )
@@ -138,6 +139,16 @@ def _logs_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     logs.add_argument("--endpoint-url", default=_env("endpoint-url", "http://127.0.0.1:8080"))
 
 
+def _s3_env_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    s3_env = sub.add_parser(
+        "s3-env",
+        help="print the embedded object store's endpoint and credentials for a shell",
+        description="Print export lines for the embedded object store of the server running on "
+        '--data-dir; use as: eval "$(sagepipe s3-env)"',
+    )
+    s3_env.add_argument("--data-dir", default=_env("data-dir", default_data_dir()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sagepipe", description=f"sagepipe {__version__}")
     parser.add_argument("--version", action="version", version=f"sagepipe {__version__}")
@@ -145,9 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _serve_parser(sub)
     _retry_parser(sub)
     _logs_parser(sub)
+    _s3_env_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "s3-env":
+        return _s3_env(args)
     if args.command == "logs":
         from sagepipe.logs_cli import run_logs
 
@@ -196,6 +210,28 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+
+
+def _s3_env(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from sagepipe.objectstore.embedded import read_running
+
+    running = read_running(Path(args.data_dir) / "s3")
+    if running is None:
+        print(
+            f"sagepipe: no server with an embedded object store is running on {args.data_dir}. "
+            "Start one with `sagepipe serve` (the same --data-dir or SAGEPIPE_DATA_DIR).",
+            file=sys.stderr,
+        )
+        return 1
+    for name, key in (("AWS_ENDPOINT_URL_S3", "endpoint_url"),
+                      ("AWS_ACCESS_KEY_ID", "access_key_id"),
+                      ("AWS_SECRET_ACCESS_KEY", "secret_access_key"),
+                      ("AWS_DEFAULT_REGION", "region")):  # fmt: skip
+        print(f"export {name}={shlex.quote(str(running[key]))}")
+    return 0
 
 
 def _run_loop(main: Coroutine[Any, Any, int]) -> int:

@@ -8,7 +8,7 @@ import signal
 import sys
 
 from sagepipe import __version__
-from sagepipe.app import build, data_dir_ready
+from sagepipe.app import Service, build, data_dir_ready
 from sagepipe.config import Config
 from sagepipe.gateway.http import HttpServer
 
@@ -16,14 +16,41 @@ SWITCH_INTERVAL_S = 0.0005
 
 
 def _describe_db(config: Config) -> str:
-    if config.db and config.db.startswith(("postgresql://", "postgres://")):
-        return "PostgreSQL " + config.db.split("@")[-1]
+    if _shared_db(config):
+        return "PostgreSQL " + (config.db or "").split("@")[-1]
     return "SQLite " + config.database_url
+
+
+def _shared_db(config: Config) -> bool:
+    return bool(config.db and config.db.startswith(("postgresql://", "postgres://")))
+
+
+def _describe_store(service: Service) -> str:
+    store = service.store
+    if store is None:
+        return ""
+    if service.embedded_store is None:
+        return f"; S3 {store.endpoint_url}"
+    return (
+        f"; S3 {store.endpoint_url} embedded, access key {store.access_key} secret "
+        f"{store.secret_key} (`sagepipe s3-env` prints them for a shell)"
+    )
 
 
 async def serve(config: Config) -> int:
     data_dir_ready(config)
     service = build(config)
+    if service.embedded_store is not None:
+        print(f"sagepipe: starting the embedded object store in {service.embedded_store.root}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        if _shared_db(config):
+            print(
+                "sagepipe: note: the embedded object store serves this server alone. Servers "
+                "that share a PostgreSQL database must share one object store too: give each "
+                "the same --s3-endpoint-url.",
+                file=sys.stderr,
+                flush=True,
+            )
     await service.start()
     server = HttpServer(service.app)
     try:
@@ -50,7 +77,8 @@ async def serve(config: Config) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     print(
-        f"sagepipe {__version__} ready at http://{config.host}:{port} ({_describe_db(config)})",
+        f"sagepipe {__version__} ready at http://{config.host}:{port} "
+        f"({_describe_db(config)}{_describe_store(service)})",
         flush=True,
     )
     try:

@@ -501,7 +501,7 @@ def handlers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     from sagepipe.app import build
     from sagepipe.config import Config
 
-    service = build(Config(data_dir=str(tmp_path_factory.mktemp("inprocess"))))
+    service = build(Config(data_dir=str(tmp_path_factory.mktemp("inprocess")), runner="simulate"))
     try:
         yield service.app.operations
     finally:

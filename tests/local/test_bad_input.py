@@ -13,8 +13,8 @@ from tests.support.server import ServerProcess
 
 
 @pytest.fixture
-def sandbox() -> str:
-    return "auto"  # the sandboxes themselves are covered elsewhere
+def local_run() -> tuple[str, str]:
+    return ("auto", "moto")  # the sandboxes and stores themselves are covered elsewhere
 
 
 def run_one(server: ServerProcess, name: str, step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -96,6 +96,28 @@ def test_max_runtime_stops_the_job_and_fails_the_step(
     status, row = run_one(local_server, name, step)
     assert status == "Failed"
     assert row["FailureReason"].startswith("MaxRuntimeExceeded:")
+
+
+def test_a_job_that_fills_its_disk_quota_is_stopped_and_fails_its_step(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str, tmp_path: Any
+) -> None:
+    # posix_fallocate takes the blocks without writing them: 1.2 GB on disk in an instant.
+    script = (
+        "import os, time\nos.makedirs('/opt/ml/processing/train', exist_ok=True)\n"
+        "fd = os.open('/opt/ml/processing/train/big', os.O_CREAT | os.O_WRONLY)\n"
+        "os.posix_fallocate(fd, 0, 1200 * 1024 * 1024)\nprint('filled', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="code/preprocess.py", Body=script.encode())
+    step = processing_step("P", bucket, "code/preprocess.py")
+    step["Arguments"]["ProcessingResources"]["ClusterConfig"]["VolumeSizeInGB"] = 1
+    status, row = run_one(local_server, name, step)
+    assert status == "Failed"
+    assert row["FailureReason"].startswith("ClientError: the job's files under /opt/ml grew to "
+                                           "1.17 GB, past its VolumeSizeInGB (1 GB)"), row  # fmt: skip
+    listed = s3.list_objects_v2(Bucket=bucket)  # nothing uploaded from the failed job
+    assert sorted(o["Key"] for o in listed["Contents"]) == ["code/preprocess.py", "raw/data.csv"]
 
 
 def test_the_good_input_still_runs_after_the_bad_ones(

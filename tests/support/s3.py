@@ -1,7 +1,9 @@
-"""A real S3 API for tests: moto's standalone server in a child process."""
+"""Real S3 APIs for tests: moto's standalone server in a child process, and SeaweedFS run by
+sagepipe's own embedded-store supervisor."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,6 +24,8 @@ def free_port() -> int:
 
 
 class MotoServer:
+    access_key = secret_key = "testing"  # moto accepts any
+
     def __init__(self) -> None:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -57,8 +62,37 @@ class MotoServer:
             "s3",
             endpoint_url=self.url,
             region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+
+class SeaweedServer:
+    """The embedded object store (SeaweedFS's `weed`, through sagepipe's EmbeddedStore: the
+    same flags, credentials and readiness check), started by the test session itself so that
+    local-runner tests can put their inputs in before a sagepipe server starts."""
+
+    def __init__(self, root: Path) -> None:
+        from sagepipe.objectstore.embedded import EmbeddedStore
+
+        self.store = EmbeddedStore(root)
+        config = self.store.prepare()
+        self.url = str(config.endpoint_url)
+        self.access_key, self.secret_key = str(config.access_key), str(config.secret_key)
+
+    def start(self) -> None:
+        asyncio.run(self.store.start())
+
+    def stop(self) -> None:
+        asyncio.run(self.store.stop())
+
+    def client(self, region: str = "us-east-1") -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
         )
 
 
@@ -66,6 +100,16 @@ class MotoServer:
 def running_moto() -> Iterator[MotoServer]:
     """moto's server for as long as the block (a fixture) lasts."""
     server = MotoServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def running_seaweed(root: Path) -> Iterator[SeaweedServer]:
+    server = SeaweedServer(root)
     server.start()
     try:
         yield server

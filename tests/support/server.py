@@ -95,6 +95,10 @@ class ServerProcess:
 
     def start(self, timeout: float = 30) -> None:
         command = [*self.program, "serve", "--port", str(self.port)]
+        if "--runner" not in self.args:
+            # Suites that drive outcomes with fault rules run on the simulate runner; the
+            # local-runner suites say --runner local.
+            command += ["--runner", "simulate"]
         self.proc = subprocess.Popen(
             command + self.args,
             stdout=subprocess.PIPE,

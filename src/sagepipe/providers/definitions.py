@@ -8,11 +8,13 @@ from typing import Any
 
 from sagepipe.domain.definition import Definition, parse_definition
 from sagepipe.errors import ValidationError
+from sagepipe.objectstore.store import StoreConfig
 
 
 class DefinitionSource:
-    def __init__(self, s3_endpoint_url: str | None) -> None:
-        self.s3_endpoint_url = s3_endpoint_url
+    def __init__(self, store: StoreConfig | None) -> None:
+        """`store`: the object store PipelineDefinitionS3Location names objects in."""
+        self.store = store
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -30,10 +32,11 @@ class DefinitionSource:
 
     async def _read_s3(self, region: str, location: dict[str, Any] | None) -> str:
         assert location is not None
-        if not self.s3_endpoint_url:
+        if self.store is None:
             raise ValidationError(
-                "PipelineDefinitionS3Location needs an S3 endpoint: start sagepipe with "
-                "--s3-endpoint-url URL (or pass the definition inline with PipelineDefinition)."
+                "PipelineDefinitionS3Location needs an object store: start sagepipe with "
+                "--s3-endpoint-url URL, or with the local runner and its embedded store (or "
+                "pass the definition inline with PipelineDefinition)."
             )
         return await asyncio.to_thread(self._read_s3_sync, region, location)
 
@@ -48,9 +51,12 @@ class DefinitionSource:
                     self._clients.pop(next(iter(self._clients)))
                 import botocore.session
 
+                assert self.store is not None
                 client = botocore.session.get_session().create_client(
-                    "s3", region_name=region, endpoint_url=self.s3_endpoint_url
-                )
+                    "s3", region_name=region, endpoint_url=self.store.endpoint_url,
+                    aws_access_key_id=self.store.access_key,
+                    aws_secret_access_key=self.store.secret_key,
+                )  # fmt: skip
                 self._clients[region] = client
             return client
 

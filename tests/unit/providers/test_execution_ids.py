@@ -21,7 +21,9 @@ DEFINITION = json.dumps(
 
 def _config(args: list[str]) -> Config:
     flag, value = args
-    return Config(db=value) if flag == "--db" else Config(data_dir=value)
+    if flag == "--db":
+        return Config(db=value, runner="simulate")
+    return Config(data_dir=value, runner="simulate")
 
 
 async def _two_starts(service: app.Service) -> list[str]:

@@ -42,6 +42,7 @@ class JobPlan:
     checkpoint: Upload | None = None  # restored before, uploaded after (Training)
     metric_definitions: list[dict[str, str]] = field(default_factory=list)
     max_runtime_seconds: int | None = None
+    volume_gb: int | None = None  # VolumeSizeInGB: what the job may keep under /opt/ml
     instance_count: int = 1
     script_mode: bool = False  # a framework estimator's sagemaker_program
 

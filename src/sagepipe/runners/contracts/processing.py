@@ -69,4 +69,6 @@ def processing_plan(arguments: dict[str, Any], job_name: str, job_arn: str | Non
     plan.directories.append("/opt/ml/output")
     stopping = arguments.get("StoppingCondition") or {}
     plan.max_runtime_seconds = stopping.get("MaxRuntimeInSeconds")
+    cluster = (arguments.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+    plan.volume_gb = cluster.get("VolumeSizeInGB")
     return plan

@@ -94,6 +94,7 @@ def training_plan(arguments: dict[str, Any], job_name: str, job_arn: str | None)
         plan.directories.append(local)
     stopping = arguments.get("StoppingCondition") or {}
     plan.max_runtime_seconds = stopping.get("MaxRuntimeInSeconds")
+    plan.volume_gb = resources.get("VolumeSizeInGB")
     plan.environment.setdefault("TRAINING_JOB_NAME", job_name)
     if job_arn:
         plan.environment.setdefault("TRAINING_JOB_ARN", job_arn)

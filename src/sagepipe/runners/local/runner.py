@@ -248,6 +248,14 @@ class LocalRunner:
         if self._reader is not None:
             self._reader.cancel()
 
+    def running_jobs(self) -> int:
+        """Jobs whose supervisor still runs, this server's or not."""
+        try:
+            paths = list(self.jobs_dir.iterdir())
+        except OSError:
+            return 0
+        return sum(JobDir(path).supervisor_alive() for path in paths)
+
     def _may_be_running(self, jobdir: JobDir) -> bool:
         if jobdir.supervisor_alive() or jobdir.result.exists():
             return True

@@ -2,7 +2,7 @@
 
 It outlives the server that launched it (its own session), so a server crash neither stops a
 job nor loses its outcome: it stages the inputs, runs the command in the sandbox, enforces
-MaxRuntimeInSeconds, reads the job's failure and message files and metrics, uploads the
+MaxRuntimeInSeconds and the VolumeSizeInGB disk quota, reads the job's failure and message files and metrics, uploads the
 outputs, and writes result.json last. A SIGTERM asks it to stop the job: SIGTERM to the job,
 SIGKILL after the grace period (docs/behaviour.md §11.5). Everything it does is in the log."""
 
@@ -30,6 +30,8 @@ from sagepipe.runners.local.sandbox import Sandbox
 FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that become the FailureReason
 MESSAGE_LIMIT = 1024  # bytes of /opt/ml/output/message that become the ExitMessage
 SERVICE_FAULT = "Step.SERVICE_FAULT"
+DISK_CHECK_SECONDS = 1.0  # how often a running job's use of /opt/ml is measured
+GB = 1024**3
 # Object stores made before this process was forked (runners/local/launcher.py): reused, since
 # making a client is most of a supervisor's start-up cost.
 WARM_STORES: dict[StoreConfig, ObjectStore] = {}
@@ -57,6 +59,7 @@ class Supervisor:
         self.child: subprocess.Popen[bytes] | None = None
         self.stop_asked = threading.Event()
         self.timed_out = False
+        self.over_quota = 0  # bytes found under /opt/ml when the job passed VolumeSizeInGB
 
     # ------------------------------------------------------------------ helpers
     def say(self, text: str) -> None:
@@ -128,6 +131,26 @@ class Supervisor:
             target = self.jobdir.inside(path)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(document))
+        used = self.disk_used()
+        if self.plan.volume_gb and used > self.plan.volume_gb * GB:
+            raise JobFailed(
+                f"ClientError: the job's inputs take {used / GB:.2f} GB, more than its "
+                f"VolumeSizeInGB ({self.plan.volume_gb} GB). Give the step a larger "
+                "VolumeSizeInGB, or fewer inputs."
+            )
+
+    def disk_used(self) -> int:
+        """Bytes the job directory's /opt/ml tree takes on disk (allocated blocks)."""
+        total, pending = 0, [str(self.jobdir.opt_ml)]
+        while pending:
+            with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    with contextlib.suppress(OSError):
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(entry.path)
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+        return total
 
     def _download(self, download: Download, target: Path) -> int:
         if download.data_type != "ManifestFile":
@@ -163,13 +186,25 @@ class Supervisor:
         if self.stop_asked.is_set():  # asked while it was being started
             self.request_stop()
         limit = self.plan.max_runtime_seconds
-        try:
-            return self.child.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            self.timed_out = True
-            self.say(f"MaxRuntimeInSeconds ({limit}) reached: stopping the job")
-            self.request_stop()
-            return self.child.wait()
+        deadline = time.monotonic() + limit if limit else None
+        quota = (self.plan.volume_gb or 0) * GB
+        while True:
+            wait = DISK_CHECK_SECONDS if quota else None
+            if deadline is not None:
+                wait = max(0.0, min(wait or limit or 0, deadline - time.monotonic()))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return self.child.wait(timeout=wait)
+            if deadline is not None and time.monotonic() >= deadline:
+                self.timed_out = True
+                self.say(f"MaxRuntimeInSeconds ({limit}) reached: stopping the job")
+                self.request_stop()
+                return self.child.wait()
+            used = self.disk_used() if quota else 0
+            if used > quota:
+                self.over_quota = used
+                self.say(f"VolumeSizeInGB ({self.plan.volume_gb}) exceeded: stopping the job")
+                self.request_stop()
+                return self.child.wait()
 
     def collect(self, code: int) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -188,6 +223,13 @@ class Supervisor:
             raise JobFailed(
                 f"MaxRuntimeExceeded: the job ran longer than StoppingCondition."
                 f"MaxRuntimeInSeconds ({limit} s) and was stopped."
+            )
+        if self.over_quota:
+            raise JobFailed(
+                f"ClientError: the job's files under /opt/ml grew to "
+                f"{self.over_quota / GB:.2f} GB, past its VolumeSizeInGB "
+                f"({self.plan.volume_gb} GB), and it was stopped. Give the step a larger "
+                "VolumeSizeInGB, or write less."
             )
         if self.stop_asked.is_set():
             raise Stopped()
