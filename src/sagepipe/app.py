@@ -25,6 +25,7 @@ from sagepipe.providers.callbacks import CallbacksProvider
 from sagepipe.providers.definitions import DefinitionSource
 from sagepipe.providers.executions import ExecutionsProvider
 from sagepipe.providers.history import HistoryProvider
+from sagepipe.providers.jobs import JobsProvider
 from sagepipe.providers.pipelines import PipelinesProvider
 from sagepipe.providers.retry import RetryProvider
 from sagepipe.providers.steps import StepsProvider
@@ -188,6 +189,7 @@ def build(config: Config, runner: Runner | None = None) -> Service:
         StepsProvider(db),
         CallbacksProvider(db, engine),
         TagsProvider(db),
+        JobsProvider(db),
         retry,
     ]
     warm_up(IN_SCOPE)

@@ -62,6 +62,11 @@ SAMPLES = {
     "MlflowExperimentEntityName": "experiment",
     "CallbackToken": "abcdefghij",
     "ResourceArn": PIPELINE_ARN,
+    "ProcessingJobName": "job-1",
+    "TrainingJobName": "job-1",
+    "TransformJobName": "job-1",
+    "NameContains": "job",
+    "TrainingPlanArn": "arn:aws:sagemaker:us-east-1:123456789012:training-plan/plan-one",
 }
 # Values that break a pattern, tried in order; the first of a valid length that the pattern
 # rejects is used. ("a\nb": Java's `.` does not match a line terminator.)
@@ -382,7 +387,7 @@ def test_several_violations_are_counted_and_joined(edge):
     [
         ("SageMaker.NoSuchOperation", "NoSuchOperation"),
         ("SageMaker.CreateTrainingJob", "CreateTrainingJob"),
-        ("SageMaker.DescribeTrainingJob", "DescribeTrainingJob"),
+        ("SageMaker.DescribeEndpoint", "DescribeEndpoint"),
         ("AmazonS3.ListBuckets", "ListBuckets"),
         ("SageMaker.", None),
         ("CreatePipeline", None),  # no service prefix

@@ -125,6 +125,8 @@ def fits(shape: Shape, value: str) -> bool:
 
 
 FILLERS = (" ", "a", "0", "A", "-", "_", ".")
+# The long edge of a string the model does not bound: long, yet well inside the body limit.
+UNBOUNDED_EDGE = 64 * 1024
 
 
 def fit_length(shape: Shape, base: str, length: int) -> str | None:
@@ -397,6 +399,8 @@ class Builder:
 
     def edge_string(self, shape: Shape, parent: str, member: str) -> SearchStrategy[str]:
         lo, hi = length_bounds(shape)
+        if hi == sys.maxsize:  # the model sets no maximum (ListProcessingJobs' NameContains)
+            hi = UNBOUNDED_EDGE
         base = self.valid(shape, parent, member)
 
         @st.composite

@@ -149,6 +149,8 @@ class StepStarter:
         self._record_attempt(batch, record, now, StepStatus.EXECUTING)
 
     def _record_attempt(self, batch: Batch, record: StepRecord, now: float, status: str) -> None:
+        arn = record.job.get("arn") if record.job else None
+        scope = jobs.listed_scope(arn)
         batch.attempts_new.append(
             {
                 "execution_arn": self.execution.arn,
@@ -161,6 +163,9 @@ class StepStarter:
                 "failure_reason": None,
                 "job": record.job_text() if record.job else None,
                 "metadata": json.dumps(record.metadata) if record.metadata else None,
+                # What DescribeTrainingJob & co. find the job by (providers/jobs.py).
+                "job_scope": scope,
+                "job_arn": arn if scope else None,
             }
         )
 

@@ -30,16 +30,25 @@ def properties_of(record: StepRecord, execution: ExecutionRecord) -> dict[str, A
     built = record.built_properties
     if built is not None and built[0] is job and built[1] == record.ended:
         return built[2]
+    value = job_properties(record.step_type, job, record.ended, execution.region, execution.account)
+    record.built_properties = (job, record.ended, value)
+    return value
+
+
+def job_properties(
+    step_type: str, job: dict[str, Any], ended: float, region: str, account: str
+) -> dict[str, Any]:
+    """The Describe* document of a job that ended at `ended`, from what its step's row holds:
+    a succeeded step's properties, and the base of DescribeTrainingJob & co. (providers/jobs.py)."""
     outputs = job.get("outputs")
-    if record.step_type == "Lambda" and outputs is None:
+    if step_type == "Lambda" and outputs is None:
         outputs = default_outputs(job["top"].get("OutputParameters") or [])
     properties = simulated_properties(
-        record.step_type, job["arguments"], job["name"], job["arn"], outputs=outputs,
-        started=_utc(job["started"]), ended=_utc(record.ended), step=job["top"],
-        region=execution.region, account=execution.account,
+        step_type, job["arguments"], job["name"], job["arn"], outputs=outputs,
+        started=_utc(job["started"]), ended=_utc(ended), step=job["top"],
+        region=region, account=account,
     )  # fmt: skip
     value: dict[str, Any] = jsonable(properties)
-    record.built_properties = (job, record.ended, value)
     return value
 
 

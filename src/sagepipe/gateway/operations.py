@@ -14,6 +14,8 @@ IN_SCOPE = (
     "DescribePipelineDefinitionForExecution", "ListPipelineParametersForExecution",
     "SendPipelineExecutionStepSuccess", "SendPipelineExecutionStepFailure",
     "AddTags", "ListTags", "DeleteTags",
+    "DescribeProcessingJob", "DescribeTrainingJob", "DescribeTransformJob",
+    "ListProcessingJobs", "ListTrainingJobs", "ListTransformJobs",
 )  # fmt: skip
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]

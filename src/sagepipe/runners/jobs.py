@@ -45,6 +45,9 @@ JOB_KINDS: dict[str, str | None] = {
     "Lineage": None,  # several lineage entities, each with its own ARN
 }
 
+# The job kinds whose Describe*/List*/Stop* operations sagepipe answers (providers/jobs.py).
+LISTED_JOB_KINDS = frozenset({"processing-job", "training-job", "transform-job"})
+
 # Step types the engine evaluates itself (no runner, no resource).
 ENGINE_STEP_TYPES = frozenset({"Condition", "Fail", "ForEach", "Cleanup"})
 
@@ -186,3 +189,12 @@ def resource_for(
         return name, job_arn(region, account, "job", f"{category}/{name}")
     kind = JOB_KINDS.get(step_type)
     return name, (job_arn(region, account, kind, name) if kind else None)
+
+
+def listed_scope(arn: object) -> str | None:
+    """`arn:aws:sagemaker:<region>:<account>:<kind>` of a job ARN whose kind is listed (the
+    scope List*Jobs reads), else None."""
+    if not isinstance(arn, str) or "/" not in arn:
+        return None
+    scope = arn.split("/", 1)[0]
+    return scope if scope.rsplit(":", 1)[-1] in LISTED_JOB_KINDS else None

@@ -10,11 +10,19 @@ from importlib import resources
 from sagepipe.store.db import Database, PostgresDatabase, SqliteDatabase
 
 _TYPES = {
-    "sqlite": {"serial_pk": "INTEGER PRIMARY KEY", "real": "REAL", "json_array": "json_array"},
+    "sqlite": {
+        "serial_pk": "INTEGER PRIMARY KEY",
+        "real": "REAL",
+        "json_array": "json_array",
+        "job_arn_of_attempt": "json_extract(job, '$.arn')",
+        "scope_of_job_arn": "substr(job_arn, 1, instr(job_arn, '/') - 1)",
+    },
     "postgres": {
         "serial_pk": "BIGSERIAL PRIMARY KEY",
         "real": "DOUBLE PRECISION",
         "json_array": "json_build_array",
+        "job_arn_of_attempt": "(job::json ->> 'arn')",
+        "scope_of_job_arn": "split_part(job_arn, '/', 1)",
     },
 }
 

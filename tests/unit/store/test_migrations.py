@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -74,12 +75,48 @@ def test_events_of_an_older_database_are_kept_one_row_each(db_url: str) -> None:
         OLD_EVENTS,
     )
 
-    assert migrate(db_url) == [4]
+    assert migrate(db_url, up_to=4) == [4]
 
     rows = query(db_url, "SELECT execution_arn, transitions FROM execution_events ORDER BY id")
     stored = [(arn, json.loads(transitions)) for arn, transitions in rows]
     assert stored == [(arn, [[step, n, old, new, at]]) for arn, step, n, old, new, at in OLD_EVENTS]
+    assert migrate(db_url) == [5]
     assert migrate(db_url) == []
+
+
+def test_the_jobs_of_an_older_databases_attempts_are_found_by_arn(db_url: str) -> None:
+    migrate(db_url, up_to=4)
+    train = "arn:aws:sagemaker:us-east-1:123456789012:training-job/pipelines-abc-train-x1"
+    rows = [
+        ("arn:e1", "Train", 1, json.dumps({"kind": "job", "name": "pipelines-abc-Train-X1", "arn": train})),
+        ("arn:e1", "Model", 1, json.dumps({"kind": "job", "name": "m", "arn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"})),
+        ("arn:e1", "Check", 1, None),
+    ]  # fmt: skip
+    query(
+        db_url,
+        "INSERT INTO attempts (execution_arn, name, attempt, manual_retry, status, started, job) "
+        "VALUES (?, ?, ?, 0, 'Succeeded', 1.0, ?)",
+        rows,
+    )
+
+    assert migrate(db_url) == [5]
+
+    found = query(db_url, "SELECT name, job_scope, job_arn FROM attempts ORDER BY name")
+    assert found == [
+        ("Check", None, None),
+        ("Model", None, None),  # not a listed job kind
+        ("Train", "arn:aws:sagemaker:us-east-1:123456789012:training-job", train),
+    ]
+
+
+def test_jobs_are_listed_newest_first_through_the_partial_index(tmp_path: Any) -> None:
+    path = str(tmp_path / "plan.db")
+    migrate(path)
+    sql = Queries("sqlite").sql("jobs_by_created_desc")
+    plan = query(path, "EXPLAIN QUERY PLAN " + re.sub(r":[a-z_0-9]+", "NULL", sql).replace(
+        "a.job_scope = NULL", "a.job_scope = 's'"))  # fmt: skip
+    assert any("attempts_job_created" in str(step) for step in plan), plan
+    assert not any("TEMP B-TREE" in str(step) for step in plan), plan  # no sort step
 
 
 def test_running_executions_are_counted_through_the_partial_index(tmp_path: Any) -> None:

@@ -283,9 +283,9 @@ ON CONFLICT (execution_arn, name) DO UPDATE SET
 
 -- name: attempt_insert
 INSERT INTO attempts (execution_arn, name, attempt, manual_retry, status, started, ended,
-  failure_reason, job, metadata)
+  failure_reason, job, metadata, job_scope, job_arn)
 VALUES (:execution_arn, :name, :attempt, :manual_retry, :status, :started, :ended,
-  :failure_reason, :job, :metadata)
+  :failure_reason, :job, :metadata, :job_scope, :job_arn)
 ON CONFLICT DO NOTHING
 
 -- name: attempt_end
@@ -431,3 +431,105 @@ SELECT document, version FROM fault_rules WHERE id = 1
 -- name: fault_rules_put
 INSERT INTO fault_rules (id, document, version) VALUES (1, :document, 1)
 ON CONFLICT (id) DO UPDATE SET document = excluded.document, version = fault_rules.version + 1
+
+-- The jobs behind the steps (providers/jobs.py). A job is one attempt row; its step row says
+-- whether it is the step's current attempt, whose properties are the step's.
+-- name: job_by_arn
+SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,
+  a.job, a.job_arn, s.attempt_count, s.properties, s.status AS step_status, s.step_type
+FROM attempts a JOIN steps s ON s.execution_arn = a.execution_arn AND s.name = a.name
+WHERE a.job_scope = :scope AND a.job_arn = :arn
+
+-- name: jobs_by_created_desc
+SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,
+  a.job, a.job_arn
+FROM attempts a
+WHERE a.job_scope = :scope
+  AND (:after IS NULL OR a.started > :after) AND (:before IS NULL OR a.started < :before)
+  AND (:modified_after IS NULL OR COALESCE(a.ended, a.started) > :modified_after)
+  AND (:modified_before IS NULL OR COALESCE(a.ended, a.started) < :modified_before)
+  AND (:contains IS NULL OR a.job_arn LIKE :contains ESCAPE '!')
+  AND (:status1 IS NULL OR a.status IN (:status1, :status2))
+  AND (:cursor_key IS NULL OR a.started < :cursor_key
+       OR (a.started = :cursor_key AND a.job_arn < :cursor_arn))
+ORDER BY a.started DESC, a.job_arn DESC
+LIMIT :limit
+
+-- name: jobs_by_created_asc
+SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,
+  a.job, a.job_arn
+FROM attempts a
+WHERE a.job_scope = :scope
+  AND (:after IS NULL OR a.started > :after) AND (:before IS NULL OR a.started < :before)
+  AND (:modified_after IS NULL OR COALESCE(a.ended, a.started) > :modified_after)
+  AND (:modified_before IS NULL OR COALESCE(a.ended, a.started) < :modified_before)
+  AND (:contains IS NULL OR a.job_arn LIKE :contains ESCAPE '!')
+  AND (:status1 IS NULL OR a.status IN (:status1, :status2))
+  AND (:cursor_key IS NULL OR a.started > :cursor_key
+       OR (a.started = :cursor_key AND a.job_arn > :cursor_arn))
+ORDER BY a.started ASC, a.job_arn ASC
+LIMIT :limit
+
+-- name: jobs_by_name_desc
+SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,
+  a.job, a.job_arn
+FROM attempts a
+WHERE a.job_scope = :scope
+  AND (:after IS NULL OR a.started > :after) AND (:before IS NULL OR a.started < :before)
+  AND (:modified_after IS NULL OR COALESCE(a.ended, a.started) > :modified_after)
+  AND (:modified_before IS NULL OR COALESCE(a.ended, a.started) < :modified_before)
+  AND (:contains IS NULL OR a.job_arn LIKE :contains ESCAPE '!')
+  AND (:status1 IS NULL OR a.status IN (:status1, :status2))
+  AND (:cursor_arn IS NULL OR a.job_arn < :cursor_arn)
+ORDER BY a.job_arn DESC
+LIMIT :limit
+
+-- name: jobs_by_name_asc
+SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,
+  a.job, a.job_arn
+FROM attempts a
+WHERE a.job_scope = :scope
+  AND (:after IS NULL OR a.started > :after) AND (:before IS NULL OR a.started < :before)
+  AND (:modified_after IS NULL OR COALESCE(a.ended, a.started) > :modified_after)
+  AND (:modified_before IS NULL OR COALESCE(a.ended, a.started) < :modified_before)
+  AND (:contains IS NULL OR a.job_arn LIKE :contains ESCAPE '!')
+  AND (:status1 IS NULL OR a.status IN (:status1, :status2))
+  AND (:cursor_arn IS NULL OR a.job_arn > :cursor_arn)
+ORDER BY a.job_arn ASC
+LIMIT :limit
+
+-- Status order is the model's names' (Completed, Failed, InProgress, Stopped, Stopping): the
+-- rank below. No index serves it; the scope's rows are sorted.
+-- name: jobs_by_status_desc
+SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,
+  a.job, a.job_arn, (CASE a.status WHEN 'Succeeded' THEN 0 WHEN 'Failed' THEN 1 WHEN 'Stopped' THEN 3 WHEN 'Stopping' THEN 4 ELSE 2 END) AS status_rank
+FROM attempts a
+WHERE a.job_scope = :scope
+  AND (:after IS NULL OR a.started > :after) AND (:before IS NULL OR a.started < :before)
+  AND (:modified_after IS NULL OR COALESCE(a.ended, a.started) > :modified_after)
+  AND (:modified_before IS NULL OR COALESCE(a.ended, a.started) < :modified_before)
+  AND (:contains IS NULL OR a.job_arn LIKE :contains ESCAPE '!')
+  AND (:status1 IS NULL OR a.status IN (:status1, :status2))
+  AND (:cursor_rank IS NULL OR (CASE a.status WHEN 'Succeeded' THEN 0 WHEN 'Failed' THEN 1 WHEN 'Stopped' THEN 3 WHEN 'Stopping' THEN 4 ELSE 2 END) < :cursor_rank
+       OR ((CASE a.status WHEN 'Succeeded' THEN 0 WHEN 'Failed' THEN 1 WHEN 'Stopped' THEN 3 WHEN 'Stopping' THEN 4 ELSE 2 END) = :cursor_rank AND (a.started < :cursor_key
+           OR (a.started = :cursor_key AND a.job_arn < :cursor_arn))))
+ORDER BY status_rank DESC, a.started DESC, a.job_arn DESC
+LIMIT :limit
+
+-- Status order is the model's names' (Completed, Failed, InProgress, Stopped, Stopping): the
+-- rank below. No index serves it; the scope's rows are sorted.
+-- name: jobs_by_status_asc
+SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,
+  a.job, a.job_arn, (CASE a.status WHEN 'Succeeded' THEN 0 WHEN 'Failed' THEN 1 WHEN 'Stopped' THEN 3 WHEN 'Stopping' THEN 4 ELSE 2 END) AS status_rank
+FROM attempts a
+WHERE a.job_scope = :scope
+  AND (:after IS NULL OR a.started > :after) AND (:before IS NULL OR a.started < :before)
+  AND (:modified_after IS NULL OR COALESCE(a.ended, a.started) > :modified_after)
+  AND (:modified_before IS NULL OR COALESCE(a.ended, a.started) < :modified_before)
+  AND (:contains IS NULL OR a.job_arn LIKE :contains ESCAPE '!')
+  AND (:status1 IS NULL OR a.status IN (:status1, :status2))
+  AND (:cursor_rank IS NULL OR (CASE a.status WHEN 'Succeeded' THEN 0 WHEN 'Failed' THEN 1 WHEN 'Stopped' THEN 3 WHEN 'Stopping' THEN 4 ELSE 2 END) > :cursor_rank
+       OR ((CASE a.status WHEN 'Succeeded' THEN 0 WHEN 'Failed' THEN 1 WHEN 'Stopped' THEN 3 WHEN 'Stopping' THEN 4 ELSE 2 END) = :cursor_rank AND (a.started > :cursor_key
+           OR (a.started = :cursor_key AND a.job_arn > :cursor_arn))))
+ORDER BY status_rank ASC, a.started ASC, a.job_arn ASC
+LIMIT :limit

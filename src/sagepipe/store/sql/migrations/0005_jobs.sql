@@ -1,0 +1,16 @@
+-- The jobs behind the steps (docs/behaviour.md §13): each attempt of a Processing, Training or
+-- Transform step is a job that Describe*/List*/Stop* find by ARN. The ARN's resource name is
+-- the job name lower-cased (AWS looks names up without regard to case); the scope is the ARN
+-- up to the '/', one per account, region and job kind. Only job attempts fill these columns,
+-- so the partial indexes hold nothing else.
+ALTER TABLE attempts ADD COLUMN job_scope TEXT;
+ALTER TABLE attempts ADD COLUMN job_arn TEXT;
+UPDATE attempts SET job_arn = {job_arn_of_attempt}
+  WHERE job IS NOT NULL AND (
+    {job_arn_of_attempt} LIKE 'arn:aws:sagemaker:%:processing-job/%'
+    OR {job_arn_of_attempt} LIKE 'arn:aws:sagemaker:%:training-job/%'
+    OR {job_arn_of_attempt} LIKE 'arn:aws:sagemaker:%:transform-job/%');
+UPDATE attempts SET job_scope = {scope_of_job_arn} WHERE job_arn IS NOT NULL;
+CREATE INDEX attempts_job_name ON attempts (job_scope, job_arn) WHERE job_scope IS NOT NULL;
+CREATE INDEX attempts_job_created ON attempts (job_scope, started, job_arn)
+  WHERE job_scope IS NOT NULL;
