@@ -189,7 +189,7 @@ def build(config: Config, runner: Runner | None = None) -> Service:
         StepsProvider(db),
         CallbacksProvider(db, engine),
         TagsProvider(db),
-        JobsProvider(db),
+        JobsProvider(db, engine),
         retry,
     ]
     warm_up(IN_SCOPE)

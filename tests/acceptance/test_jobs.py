@@ -26,6 +26,7 @@ from tests.support.steps import (
     start,
     training,
     wait_done,
+    wait_step,
 )
 
 TRANSFORM = {
@@ -198,3 +199,51 @@ def test_the_aws_cli_describes_and_lists_jobs(server: ServerProcess, name: str) 
     assert described["TrainingJobArn"] == train
     listed = cli("list-training-jobs", "--status-equals", "Completed")
     assert [s["TrainingJobArn"] for s in listed["TrainingJobSummaries"]] == [train]
+
+
+def test_stopping_a_running_job_fails_its_step_and_a_retry_runs_it_again(
+    server: ServerProcess, name: str
+) -> None:
+    server.set_faults([{"pipeline": name, "step": "Train", "duration_seconds": 60}])
+    sm = server.client()
+    create(sm, name, [training("Train", "s3://bucket/in")])
+    arn = start(sm, name)
+    running = wait_step(sm, arn, "Train", ("Executing",))
+    job = job_name(running["Metadata"]["TrainingJob"]["Arn"])
+    assert sm.describe_training_job(TrainingJobName=job)["TrainingJobStatus"] == "InProgress"
+
+    sm.stop_training_job(TrainingJobName=job.upper())  # any case, as names are looked up
+    assert wait_done(sm, arn)["PipelineExecutionStatus"] == "Failed"
+    step = steps_by_name(sm, arn)["Train"]
+    assert step["StepStatus"] == "Failed"
+    assert "StopTrainingJob" in step["FailureReason"]
+    stopped = sm.describe_training_job(TrainingJobName=job)
+    assert stopped["TrainingJobStatus"] == "Stopped" and stopped["SecondaryStatus"] == "Stopped"
+    with pytest.raises(ClientError) as error:
+        sm.stop_training_job(TrainingJobName=job)
+    assert error.value.response["Error"]["Message"] == (
+        "The request was rejected because the training job is in status Stopped."
+    )
+
+    sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken="r" * 32)
+    again = wait_step(sm, arn, "Train", ("Executing",))
+    assert again["AttemptCount"] == 2
+    assert sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"][0][
+        "TrainingJobArn"] == again["Metadata"]["TrainingJob"]["Arn"]  # fmt: skip
+    sm.stop_pipeline_execution(PipelineExecutionArn=arn)
+    assert wait_done(sm, arn)["PipelineExecutionStatus"] == "Stopped"
+
+
+def test_tags_on_a_job_arn(server: ServerProcess, name: str) -> None:
+    arn = run(server, name)
+    sm = server.client()
+    job_arn = steps_by_name(sm, arn)["Train"]["Metadata"]["TrainingJob"]["Arn"]
+    sm.add_tags(
+        ResourceArn=job_arn, Tags=[{"Key": "team", "Value": "ml"}, {"Key": "x", "Value": "1"}]
+    )
+    sm.delete_tags(ResourceArn=job_arn, TagKeys=["x"])
+    assert sm.list_tags(ResourceArn=job_arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
+    missing = job_arn.rsplit("/", 1)[0] + "/no-such-job"
+    with pytest.raises(ClientError) as error:
+        sm.list_tags(ResourceArn=missing)
+    assert error.value.response["Error"]["Code"] == "ResourceNotFound"

@@ -153,3 +153,21 @@ def test_a_step_waits_in_starting_for_a_free_local_job_slot(
     sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken="w" * 32)
     assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Stopped"
     assert statuses() == ["Stopped", "Stopped"]
+
+
+def test_stop_processing_job_stops_the_real_job_and_fails_its_step(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str, tmp_path: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="code/preprocess.py", Body=SLOW.encode())
+    sm = local_server.client()
+    create(sm, name, [processing_step("Prepare", bucket, "code/preprocess.py")])
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    wait_for(lambda: "started" in logs(local_server, arn, "Prepare"))
+    job = steps_by_name(sm, arn)["Prepare"]["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1]
+    sm.stop_processing_job(ProcessingJobName=job)
+    assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Failed"
+    step = steps_by_name(sm, arn)["Prepare"]
+    assert "StopProcessingJob" in step["FailureReason"], step
+    assert sm.describe_processing_job(ProcessingJobName=job)["ProcessingJobStatus"] == "Stopped"
+    wait_for(lambda: not job_processes(tmp_path / "data"), timeout=10)

@@ -95,3 +95,11 @@ def test_a_script_mode_training_step_trains_and_its_model_and_metrics_are_real(
     exec_id = arn.rsplit("/", 1)[1]
     status, logs = server.extension("GET", f"/_sagepipe/executions/{exec_id}/steps/Train/logs")
     assert "training on 3 rows, depth 5" in logs["logs"]
+    # DescribeTrainingJob is the same document: the real model and the real metric.
+    job_description = sm.describe_training_job(TrainingJobName=job)
+    assert job_description["TrainingJobStatus"] == "Completed"
+    assert job_description["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://{bucket}/{model_key}"
+    assert [(m["MetricName"], m["Value"]) for m in job_description["FinalMetricDataList"]] == [
+        ("validation:rmse", 0.25)]  # fmt: skip
+    summaries = sm.list_training_jobs()["TrainingJobSummaries"]
+    assert [s["TrainingJobName"].lower() for s in summaries] == [job]

@@ -70,6 +70,7 @@ class Driver:
         self.jobs: dict[str, asyncio.Task[None]] = {}  # step name -> the task following its job
         self._stopping: set[asyncio.Task[None]] = set()  # stop requests under way
         self.reload = reload  # read the execution's status before deciding
+        self.stop_jobs: str | None = None  # Stop*Job requests read with the execution
         self.decided_at = 0.0  # when the last tick decided what to start
         self.index = self._build_index()
         self.ending = StepEnding(execution, definition)
@@ -142,6 +143,7 @@ class Driver:
             for name, attempt in self.started_jobs[:started]:
                 self.starter.job_started(batch, name, attempt, now)
             self._apply_finished_jobs(batch, now, self.finished_jobs[:finished])
+            self._stop_requested_jobs(batch)
             if self.execution.status == ExecutionStatus.STOPPING:
                 self._stop_steps(batch, now)
             elif await self.starter.start_ready(batch, now):
@@ -153,6 +155,7 @@ class Driver:
                 self.reload = True
                 continue
             del self.started_jobs[:started], self.finished_jobs[:finished]
+            self.stop_jobs = None
             return batch.execution_status is not None
 
     # ------------------------------------------------------------------ decisions
@@ -259,6 +262,19 @@ class Driver:
             else:
                 self.ending.fail(batch, record.name, now, result.get("FailureReason"), None)
 
+    def _stop_requested_jobs(self, batch: Batch) -> None:
+        """Stop*Job requests (providers/jobs.py): ask the runner to stop each job that still
+        runs; its step fails when the job ends Stopped (StepEnding.apply)."""
+        if not self.stop_jobs:
+            return
+        for name, attempt in json.loads(self.stop_jobs):
+            record = batch.get(name)
+            if record is None or record.attempt_count != attempt or record.next_run_at:
+                continue
+            if record.status in (StepStatus.STARTING, StepStatus.EXECUTING):
+                batch.jobs_to_stop.append(name)
+        batch.statements.append(("execution_clear_stop_jobs", {"seen": self.stop_jobs}))
+
     def _stop_steps(self, batch: Batch, now: float) -> None:
         """docs/behaviour.md §4: jobs are asked to stop and stay Stopping until their runner
         answers, a Callback waits for its answer, a Lambda finishes."""
@@ -311,6 +327,7 @@ class Driver:
             raise LeaseLost()
         self.execution.status = row["status"]
         self.execution.parallelism = row["parallelism"]
+        self.stop_jobs = row["stop_jobs"]
         self.reload = False
 
     async def _commit(self, batch: Batch, now: float) -> None:

@@ -30,6 +30,14 @@ class StepEnding:
             self.succeed(batch, name, now, outcome.properties)
         elif outcome.status == STOPPED and batch.get(name).status == StepStatus.STOPPING:  # type: ignore[union-attr]
             self.stopped(batch, name, now)
+        elif outcome.status == STOPPED:
+            # Its job was stopped while the step was not (Stop*Job, docs/behaviour.md §13):
+            # as on AWS the job is Stopped and its step fails.
+            step_type = batch.get(name).step_type  # type: ignore[union-attr]
+            reason = outcome.failure_reason or (
+                f"The step's job was stopped (Stop{step_type}Job) before it completed."
+            )
+            self.fail(batch, name, now, reason, outcome.failure_type, attempt_status=STOPPED)
         else:
             # A job that stopped without being asked to (the runner stopped it: a time limit,
             # a lost node) failed.
@@ -54,7 +62,13 @@ class StepEnding:
         step_cache.remember(batch, self.execution, self.definition.steps[name], record)
 
     def fail(
-        self, batch: Batch, name: str, now: float, reason: str | None, failure_type: str | None
+        self,
+        batch: Batch,
+        name: str,
+        now: float,
+        reason: str | None,
+        failure_type: str | None,
+        attempt_status: str = FAILED,
     ) -> None:
         record = batch.edit(name)
         previous = record.status
@@ -64,7 +78,7 @@ class StepEnding:
         running = self.execution.status == ExecutionStatus.EXECUTING
         if running and previous != StepStatus.STOPPING:
             delay = next_retry_delay(spec.retry_policies, failure_type, record, now)
-        batch.attempts_end.append(self.attempt_end(record, reason, status=FAILED))
+        batch.attempts_end.append(self.attempt_end(record, reason, status=attempt_status))
         if delay is not None:
             # The step stays Executing while it waits to run its next attempt (one whose
             # job never started was still Starting).

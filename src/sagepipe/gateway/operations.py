@@ -16,6 +16,7 @@ IN_SCOPE = (
     "AddTags", "ListTags", "DeleteTags",
     "DescribeProcessingJob", "DescribeTrainingJob", "DescribeTransformJob",
     "ListProcessingJobs", "ListTrainingJobs", "ListTransformJobs",
+    "StopProcessingJob", "StopTrainingJob", "StopTransformJob",
 )  # fmt: skip
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]

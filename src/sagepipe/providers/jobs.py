@@ -16,6 +16,7 @@ from typing import Any
 
 from sagepipe.domain.pagination import decode_token, page, page_size, query_fingerprint
 from sagepipe.domain.states import StepStatus
+from sagepipe.engine.engine import Engine
 from sagepipe.engine.step_properties import job_properties
 from sagepipe.errors import ValidationError
 from sagepipe.providers.context import RequestContext
@@ -62,6 +63,9 @@ ATTEMPT_STATUSES = {
     "Stopping": (StepStatus.STOPPING, StepStatus.STOPPING),
     "Stopped": (StepStatus.STOPPED, StepStatus.STOPPED),
 }  # fmt: skip
+# How a refused Stop*Job names its job.
+STOP_NOUNS = {"ProcessingJob": "processing job", "TrainingJob": "training job",
+              "TransformJob": "transform job"}  # fmt: skip
 # Training's SecondaryStatus for each job status.
 SECONDARY = {"InProgress": "Training", "Completed": "Completed", "Failed": "Failed",
              "Stopping": "Stopping", "Stopped": "Stopped"}  # fmt: skip
@@ -135,8 +139,9 @@ def find_job(tx: Tx, ctx: RequestContext, kind: JobKind, name: Any) -> dict[str,
 
 
 class JobsProvider:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, engine: Engine) -> None:
         self.db = db
+        self.engine = engine
 
     async def _describe(self, ctx: RequestContext, noun: str, name: Any) -> dict[str, Any]:
         kind = KINDS[noun]
@@ -204,3 +209,44 @@ class JobsProvider:
 
     async def list_transform_jobs(self, ctx: RequestContext, **query: Any) -> dict[str, Any]:
         return await self._list(ctx, "TransformJob", **query)
+
+    async def _stop(self, ctx: RequestContext, noun: str, name: Any) -> dict[str, Any]:
+        """Ask the execution's driver to stop the job (it reads the request with the
+        execution's state); the job is Stopping until its runner has stopped it."""
+        kind = KINDS[noun]
+
+        def effect(tx: Tx) -> str:
+            row = find_job(tx, ctx, kind, name)
+            status = JOB_STATUS.get(row["status"], "InProgress")
+            if status != "InProgress":
+                raise ValidationError(
+                    f"The request was rejected because the {STOP_NOUNS[noun]} is in status "
+                    f"{status}."
+                )
+            execution = tx.one("execution_stop_jobs", arn=row["execution_arn"])
+            assert execution is not None
+            requests = json.loads(execution["stop_jobs"] or "[]")
+            requests.append([row["name"], row["attempt"]])
+            tx.exec("execution_set_stop_jobs", arn=row["execution_arn"],
+                    stop_jobs=json.dumps(requests))  # fmt: skip
+            tx.exec("attempt_stopping", execution_arn=row["execution_arn"], name=row["name"],
+                    attempt=row["attempt"])  # fmt: skip
+            return str(row["execution_arn"])
+
+        self.engine.notify(await self.db.run(effect))
+        return {}
+
+    async def stop_processing_job(
+        self, ctx: RequestContext, processing_job_name: str
+    ) -> dict[str, Any]:
+        return await self._stop(ctx, "ProcessingJob", processing_job_name)
+
+    async def stop_training_job(
+        self, ctx: RequestContext, training_job_name: str
+    ) -> dict[str, Any]:
+        return await self._stop(ctx, "TrainingJob", training_job_name)
+
+    async def stop_transform_job(
+        self, ctx: RequestContext, transform_job_name: str
+    ) -> dict[str, Any]:
+        return await self._stop(ctx, "TransformJob", transform_job_name)

@@ -1,4 +1,5 @@
-"""AddTags, ListTags, DeleteTags on pipeline ARNs (the SDK's upsert(tags=...) calls them)."""
+"""AddTags, ListTags, DeleteTags on pipeline ARNs (the SDK's upsert(tags=...) calls them) and
+on the ARNs of the jobs behind the steps (providers/jobs.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sagepipe.domain import arns
 from sagepipe.domain.pagination import decode_token, page, page_size, query_fingerprint
 from sagepipe.errors import ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagepipe.providers.context import RequestContext
+from sagepipe.runners.jobs import listed_scope
 from sagepipe.store.db import Database, Tx
 
 MAX_TAGS = 50
@@ -35,7 +37,16 @@ class TagsProvider:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _pipeline_arn(self, tx: Tx, ctx: RequestContext, resource_arn: str) -> str:
+    def _resource_arn(self, tx: Tx, ctx: RequestContext, resource_arn: str) -> str:
+        """The ARN tags are kept under: a pipeline's, or a job's (its name part lower-cased,
+        as job names are looked up); anything else, or another account's, does not exist."""
+        scope = listed_scope(resource_arn)
+        if scope is not None:
+            arn = f"{scope}/{resource_arn.split('/', 1)[1].lower()}"
+            mine = scope.split(":")[3:5] == [ctx.region, ctx.account]
+            if not mine or tx.one("job_by_arn", scope=scope, arn=arn) is None:
+                raise ResourceNotFound(f"Resource '{resource_arn}' does not exist.")
+            return arn
         parts = arns.parse_pipeline_arn(resource_arn)
         if (
             parts is None
@@ -50,7 +61,7 @@ class TagsProvider:
         self, ctx: RequestContext, resource_arn: str, tags: list[dict[str, str]]
     ) -> dict[str, Any]:
         def write(tx: Tx) -> dict[str, Any]:
-            put_tags(tx, self._pipeline_arn(tx, ctx, resource_arn), tags)
+            put_tags(tx, self._resource_arn(tx, ctx, resource_arn), tags)
             return {"Tags": tags}
 
         return await self.db.run(write)
@@ -59,7 +70,7 @@ class TagsProvider:
         self, ctx: RequestContext, resource_arn: str, tag_keys: list[str]
     ) -> dict[str, Any]:
         def write(tx: Tx) -> dict[str, Any]:
-            arn = self._pipeline_arn(tx, ctx, resource_arn)
+            arn = self._resource_arn(tx, ctx, resource_arn)
             for key in tag_keys:
                 tx.exec("tag_delete", arn=arn, key=key)
             return {}
@@ -78,7 +89,7 @@ class TagsProvider:
         limit = page_size(max_results)
 
         def read(tx: Tx) -> list[dict[str, Any]]:
-            arn = self._pipeline_arn(tx, ctx, resource_arn)
+            arn = self._resource_arn(tx, ctx, resource_arn)
             return tx.all("tags_list", arn=arn, cursor=cursor, limit=limit + 1)
 
         rows = await self.db.run(read, readonly=True)

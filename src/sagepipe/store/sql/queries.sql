@@ -237,7 +237,24 @@ INSERT INTO execution_events (execution_arn, transitions) VALUES (:execution_arn
 
 ------------------------------------------------------------------ engine
 -- name: execution_driver_state
-SELECT status, parallelism, retry_count, epoch FROM executions WHERE arn = :arn
+SELECT status, parallelism, retry_count, epoch, stop_jobs FROM executions WHERE arn = :arn
+
+-- name: execution_stop_jobs
+SELECT stop_jobs FROM executions WHERE arn = :arn
+-- name: execution_stop_jobs@postgres
+SELECT stop_jobs FROM executions WHERE arn = :arn FOR UPDATE
+
+-- name: attempt_stopping
+UPDATE attempts SET status = 'Stopping'
+WHERE execution_arn = :execution_arn AND name = :name AND attempt = :attempt
+  AND status IN ('Starting', 'Executing')
+
+-- name: execution_set_stop_jobs
+UPDATE executions SET stop_jobs = :stop_jobs WHERE arn = :arn
+
+-- name: execution_clear_stop_jobs
+-- Only the requests the driver has seen: one added since stays for its next look.
+UPDATE executions SET stop_jobs = NULL WHERE arn = :execution_arn AND stop_jobs = :seen
 
 -- name: execution_for_driver
 SELECT e.seq, e.arn, e.account, e.region, e.pipeline_arn, e.exec_id, e.version_id, e.status,

@@ -11,6 +11,9 @@ UPDATE attempts SET job_arn = {job_arn_of_attempt}
     OR {job_arn_of_attempt} LIKE 'arn:aws:sagemaker:%:training-job/%'
     OR {job_arn_of_attempt} LIKE 'arn:aws:sagemaker:%:transform-job/%');
 UPDATE attempts SET job_scope = {scope_of_job_arn} WHERE job_arn IS NOT NULL;
+-- Stop*Job requests for an execution's jobs, [[step name, attempt], ...], until its driver
+-- has asked their runners (it reads them with the rest of the execution's state).
+ALTER TABLE executions ADD COLUMN stop_jobs TEXT;
 CREATE INDEX attempts_job_name ON attempts (job_scope, job_arn) WHERE job_scope IS NOT NULL;
 CREATE INDEX attempts_job_created ON attempts (job_scope, started, job_arn)
   WHERE job_scope IS NOT NULL;
