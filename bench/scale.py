@@ -15,6 +15,9 @@ sequential requests:
   DescribePipelineExecution   of executions picked at random    target: p50 <= 2x (100 stored)
   ListPipelineExecutions      first page (default page size)    target: p50 <= 2x (100 stored)
   ListPipelineExecutionSteps  of executions picked at random    (informational)
+  ListProcessingJobs          first page (newest first)         target: p50 <= 2x (100 stored)
+  DescribeProcessingJob       of jobs picked at random          target: p50 <= 2x (100 stored)
+(every step is a processing job: 10 jobs per execution, so 1,000 and 1,000,000 jobs)
 Server RSS (VmRSS from /proc/<pid>/status) after the reads on 100,000 executions: <= 200 MB.
 The small database is measured before and after the large one; its mean is the baseline.
 """
@@ -98,6 +101,7 @@ def seed(database_url: str, source_arn: str, total: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         rng = random.Random(7)
         sample: list[str] = [source_arn]
+        jobs: list[str] = []
         for start in range(1, total, BATCH):
             ids = [
                 "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
@@ -106,6 +110,7 @@ def seed(database_url: str, source_arn: str, total: int) -> dict[str, Any]:
             rows = _rows(execution, steps, attempts, pipeline_arn, ids, base + start)
             db.run_sync(lambda tx, rows=rows: _insert(tx, rows))
             sample.extend(rows["arns"][: max(1, SAMPLE * BATCH // total)])
+            jobs.extend(rows["jobs"][: max(1, SAMPLE * BATCH // total)])
         seconds = time.perf_counter() - t0
         running = db.run_sync(
             lambda tx: tx.one(
@@ -118,7 +123,8 @@ def seed(database_url: str, source_arn: str, total: int) -> dict[str, Any]:
         )
     finally:
         db.close()
-    return {"seconds": seconds, "sample": sample[:SAMPLE], "pipeline_arn": pipeline_arn}
+    return {"seconds": seconds, "sample": sample[:SAMPLE], "jobs": jobs[:SAMPLE],
+            "pipeline_arn": pipeline_arn}  # fmt: skip
 
 
 def _rows(
@@ -131,7 +137,8 @@ def _rows(
 ) -> dict[str, Any]:
     from sagepipe.domain.records import event_row
 
-    out: dict[str, Any] = {"arns": [], "executions": [], "fences": [], "steps": [], "attempts": [], "events": []}  # fmt: skip
+    out: dict[str, Any] = {"arns": [], "jobs": [], "executions": [], "fences": [], "steps": [], "attempts": [], "events": []}  # fmt: skip
+    source_id = execution["exec_id"]
     for i, exec_id in enumerate(ids):
         arn = f"{pipeline_arn}/execution/{exec_id}"
         created = first_created + i
@@ -158,10 +165,14 @@ def _rows(
                 [step["name"], 1, "Executing", "Succeeded", step["ended"] + shift],
             ]
         for attempt in attempts:
+            # Each copy's jobs are jobs of their own: the execution id is in their names.
+            job_arn = attempt["job_arn"].replace(source_id, exec_id)
             out["attempts"].append(
                 dict(attempt, execution_arn=arn, started=attempt["started"] + shift,
-                     ended=attempt["ended"] + shift)
+                     ended=attempt["ended"] + shift, job_arn=job_arn,
+                     job=attempt["job"].replace(source_id, exec_id))
             )  # fmt: skip
+            out["jobs"].append(job_arn.rsplit("/", 1)[1])
         ran.append([None, None, "Executing", "Succeeded", execution["modified"] + shift])
         out["events"] += [
             event_row(arn, [[None, None, None, "Executing", created]]),
@@ -180,9 +191,10 @@ def _insert(tx: Any, rows: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------- measuring
-def measure(server: Process, sample: list[str], seconds: float) -> dict[str, Any]:
+def measure(server: Process, sample: list[str], jobs: list[str], seconds: float) -> dict[str, Any]:
     rng = random.Random(11)
     picks = [rng.choice(sample) for _ in range(5000)]
+    job_picks = [rng.choice(jobs) for _ in range(5000)]
     common = {"connections": 1, "duration": seconds, "warmup": min(1.0, seconds / 2)}
     out = {
         "describe": load(
@@ -199,20 +211,31 @@ def measure(server: Process, sample: list[str], seconds: float) -> dict[str, Any
             bodies=[json.dumps({"PipelineExecutionArn": a}) for a in picks],
             expect='"PipelineExecutionSteps"', **common,
         ),
+        "list_jobs": load(
+            server, "ListProcessingJobs", bodies=["{}"],
+            expect='"ProcessingJobSummaries"', **common,
+        ),
+        "describe_job": load(
+            server, "DescribeProcessingJob",
+            bodies=[json.dumps({"ProcessingJobName": j}) for j in job_picks],
+            expect='"ProcessingJobStatus"', **common,
+        ),
     }  # fmt: skip
     rss, hwm = rss_mb(server.pid)
     out["rss_mb"], out["hwm_mb"] = rss, hwm
     return out
 
 
-def run_server(server_args: list[str], sample: list[str], seconds: float) -> dict[str, Any]:
+def run_server(
+    server_args: list[str], sample: list[str], jobs: list[str], seconds: float
+) -> dict[str, Any]:
     server = sagepipe_server(server_args)
     t0 = time.perf_counter()
     server.start()
     ready = time.perf_counter() - t0
     try:
         rss_start, _ = rss_mb(server.pid)
-        result = measure(server, sample, seconds)
+        result = measure(server, sample, jobs, seconds)
         result["ready_s"], result["rss_start_mb"] = ready, rss_start
         return result
     finally:
@@ -248,7 +271,8 @@ def main() -> int:
                   f"SQL through sagepipe's store; database {seeded['size_mb']:,.0f} MB "
                   f"({seeded['size_mb'] * 1024 / total:.1f} KB per execution)", flush=True)  # fmt: skip
         for label in ("small", "large", "small"):
-            run = run_server(server_args[label], results["seeding"][label]["sample"], args.seconds)
+            seeded = results["seeding"][label]
+            run = run_server(server_args[label], seeded["sample"], seeded["jobs"], args.seconds)
             results["runs"].setdefault(label, []).append(run)
     _report(results, sizes, args, verdicts)
     write_json(
@@ -270,6 +294,8 @@ def _report(results: dict[str, Any], sizes: dict[str, int], args: Any, verdicts:
         "describe": "DescribePipelineExecution",
         "list_executions": "ListPipelineExecutions page 1",
         "list_steps": "ListPipelineExecutionSteps",
+        "list_jobs": "ListProcessingJobs page 1",
+        "describe_job": "DescribeProcessingJob",
     }
     for key, name in names.items():
         small_p50 = sum(r[key]["p50_ms"] for r in small_runs) / len(small_runs)

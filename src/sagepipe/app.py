@@ -17,7 +17,7 @@ from sagepipe.engine.notifier import CallbackNotifier
 from sagepipe.engine.step_kinds import Runners
 from sagepipe.gateway.awsjson import AwsJsonApp
 from sagepipe.gateway.extension import ExtensionApi
-from sagepipe.gateway.operations import IN_SCOPE, bind
+from sagepipe.gateway.operations import SERVED, bind
 from sagepipe.objectstore.embedded import EmbeddedStore, EmbeddedStoreError
 from sagepipe.objectstore.store import ObjectStore, StoreConfig
 from sagepipe.protocol.validate import warm_up
@@ -26,6 +26,7 @@ from sagepipe.providers.definitions import DefinitionSource
 from sagepipe.providers.executions import ExecutionsProvider
 from sagepipe.providers.history import HistoryProvider
 from sagepipe.providers.jobs import JobsProvider
+from sagepipe.providers.logs import LogsProvider
 from sagepipe.providers.pipelines import PipelinesProvider
 from sagepipe.providers.retry import RetryProvider
 from sagepipe.providers.steps import StepsProvider
@@ -190,9 +191,10 @@ def build(config: Config, runner: Runner | None = None) -> Service:
         CallbacksProvider(db, engine),
         TagsProvider(db),
         JobsProvider(db, engine),
+        LogsProvider(db, runners),
         retry,
     ]
-    warm_up(IN_SCOPE)
+    warm_up(SERVED)
     app = AwsJsonApp(
         bind(providers),
         ExtensionApi(faults, HistoryProvider(db), retry, engine),

@@ -51,3 +51,12 @@ class PayloadTooLarge(ClientError):
     # AWS answers an oversized body with a 413 and this code.
     code = "RequestEntityTooLarge"
     status = 413
+
+
+# CloudWatch Logs' own codes (the Logs_20140328 operations, providers/logs.py).
+class LogsResourceNotFound(ClientError):
+    code = "ResourceNotFoundException"
+
+
+class InvalidParameter(ClientError):
+    code = "InvalidParameterException"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
+
 from tests.support.pipelines import ROLE, create, steps_by_name, wait_status
 from tests.support.server import ServerProcess
 
@@ -68,6 +70,16 @@ def test_a_processing_step_runs_its_script_and_uploads_what_it_wrote(
     assert status == 200, logs
     assert "rows 3 job pipelines-" in logs["logs"]
     assert "args ['--ratio', '0.8']" in logs["logs"]
+    # The same lines on CloudWatch Logs' protocol, where the SDK's log tailer reads them.
+    cloudwatch = boto3.client("logs", endpoint_url=local_server.url, region_name="us-east-1",
+                              aws_access_key_id="a", aws_secret_access_key="b")  # fmt: skip
+    job = job_arn.rsplit("/", 1)[1]
+    [stream] = cloudwatch.describe_log_streams(
+        logGroupName="/aws/sagemaker/ProcessingJobs", logStreamNamePrefix=job
+    )["logStreams"]
+    events = cloudwatch.get_log_events(logGroupName="/aws/sagemaker/ProcessingJobs",
+                                       logStreamName=stream["logStreamName"], startFromHead=True)  # fmt: skip
+    assert any(e["message"].startswith("rows 3 job pipelines-") for e in events["events"])
 
 
 def test_a_failing_script_fails_its_step_with_the_failure_file_or_the_log_tail(

@@ -15,6 +15,7 @@ from typing import Any
 
 from sagepipe.domain import arns
 from sagepipe.errors import (
+    InvalidParameter,
     PayloadTooLarge,
     SerializationError,
     ServiceError,
@@ -23,6 +24,7 @@ from sagepipe.errors import (
 )
 from sagepipe.gateway.operations import IN_SCOPE, Handler, arguments, snake_case
 from sagepipe.gateway.sigv4 import identify
+from sagepipe.protocol.model import LOGS_OPERATIONS
 from sagepipe.protocol.model import operation as operation_model
 from sagepipe.protocol.normalize import normalize_input
 from sagepipe.protocol.serialize import serialize_output
@@ -223,8 +225,13 @@ class AwsJsonApp:
         operation = self._operation((request.headers.get("x-amz-target") or "").strip())
         caller = identify(request.headers.get("authorization"), self.accounts)
         body = decode_body(request.body)
-        validate_input(operation, body)
-        _check_required(self.required[operation], body)
+        try:
+            validate_input(operation, body)
+            _check_required(self.required[operation], body)
+        except ValidationError as error:
+            if operation in LOGS_OPERATIONS:  # CloudWatch Logs' code for the same thing
+                raise InvalidParameter(error.message) from None
+            raise
         ctx = RequestContext(
             account=caller.account,
             region=caller.region,
@@ -243,7 +250,8 @@ class AwsJsonApp:
         if not target:
             raise UnknownOperation("Missing X-Amz-Target header: expected SageMaker.<Operation>.")
         service, _, operation = target.partition(".")
-        if service != "SageMaker" or operation not in self.operations:
+        expected = "Logs_20140328" if operation in LOGS_OPERATIONS else "SageMaker"
+        if service != expected or operation not in self.operations:
             raise UnknownOperation(
                 f"Operation '{operation or target}' is not supported by sagepipe. It serves "
                 f"SageMaker Pipelines operations only: {', '.join(IN_SCOPE)}."

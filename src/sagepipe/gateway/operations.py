@@ -19,6 +19,10 @@ IN_SCOPE = (
     "StopProcessingJob", "StopTrainingJob", "StopTransformJob",
 )  # fmt: skip
 
+# And CloudWatch Logs' three job-log operations, on the same port (target Logs_20140328.*).
+LOGS_IN_SCOPE = ("DescribeLogStreams", "GetLogEvents", "FilterLogEvents")
+SERVED = IN_SCOPE + LOGS_IN_SCOPE
+
 Handler = Callable[..., Awaitable[dict[str, Any]]]
 
 
@@ -27,9 +31,9 @@ def snake_case(name: str) -> str:
 
 
 def bind(providers: list[object]) -> dict[str, Handler]:
-    """Map each in-scope operation to the provider method named after it."""
+    """Map each served operation to the provider method named after it."""
     table: dict[str, Handler] = {}
-    for operation in IN_SCOPE:
+    for operation in SERVED:
         method = snake_case(operation)
         owners = [p for p in providers if hasattr(p, method)]
         if len(owners) != 1:

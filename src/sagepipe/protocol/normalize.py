@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.model import Shape
 
-from sagepipe.protocol.model import operation
+from sagepipe.protocol.model import operation, shape_key
 
 Converter = Callable[[Any], Any] | None  # None: nothing in this shape needs converting
 
@@ -70,7 +70,7 @@ def _map(shape: Shape) -> Converter:
 
 
 def _converter(shape: Shape) -> Converter:
-    name = shape.name
+    name = shape_key(shape)
     if name in _by_shape:
         return _by_shape[name]
     if shape.type_name == "timestamp":

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.model import Shape
 
 from sagepipe.errors import UnknownOperation
-from sagepipe.protocol.model import operation
+from sagepipe.protocol.model import operation, shape_key
 
 # None means "JSON-ready as it is": no call at all for strings, numbers and booleans.
 Serializer = Callable[[Any], Any] | None
@@ -91,7 +91,7 @@ _by_operation: dict[str, Callable[[Any], dict[str, Any]]] = {}
 
 
 def _shape_serializer(shape: Shape) -> Serializer:
-    name = shape.name
+    name = shape_key(shape)
     if name in _by_shape:
         return _by_shape[name]
     if name in _building:  # recursive shape: look the finished serializer up at call time

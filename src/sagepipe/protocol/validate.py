@@ -25,7 +25,7 @@ from typing import Any
 from botocore.model import Shape
 
 from sagepipe.errors import UnknownOperation, ValidationError
-from sagepipe.protocol.model import operation
+from sagepipe.protocol.model import operation, shape_key
 
 MAX_DEPTH = 64  # containers deeper than this are refused instead of walked
 MAX_ERRORS = 100  # keeps the message (and the work) bounded for absurd bodies
@@ -505,7 +505,7 @@ _by_operation: dict[str, Validator] = {}
 
 
 def _shape_validator(shape: Shape) -> Validator:
-    name = shape.name
+    name = shape_key(shape)
     if (found := _by_shape.get(name)) is not None:
         return found
     if name in _building:  # recursive shape: look the finished validator up at call time
