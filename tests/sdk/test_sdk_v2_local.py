@@ -125,6 +125,8 @@ def local_server(
          s3_server.url, "--images", str(images)]
     )  # fmt: skip
     server.start()
+    # The SDK's log tailer (logs_for_job, logs=True) reads CloudWatch Logs at the same server.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", server.url)
     try:
         yield server
     finally:
@@ -175,7 +177,10 @@ def pipeline(session: PipelineSession, name: str, code: Path, bucket: str) -> Pi
 
 
 def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_with_a_retry(
-    local_server: ServerProcess, s3_server: MotoServer, tmp_path: Path
+    local_server: ServerProcess,
+    s3_server: MotoServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     bucket, name = f"b-{uuid.uuid4().hex[:8]}", f"sdk-local-{uuid.uuid4().hex[:6]}"
     s3 = s3_server.client()
@@ -236,3 +241,15 @@ def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_wi
     still = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
              if "/Preprocess/" in o["Key"]}  # fmt: skip
     assert still == prepared  # the kept preprocessing outputs were not written again
+
+    # The training job behind the step, as code around pipelines reads it.
+    job = steps["Train"]["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1]
+    described_job = session.sagemaker_client.describe_training_job(TrainingJobName=job)
+    attached = SKLearn.attach(described_job["TrainingJobName"], sagemaker_session=session)
+    assert attached.model_data == described_job["ModelArtifacts"]["S3ModelArtifacts"]
+    model_bucket, _, model_key = attached.model_data[len("s3://") :].partition("/")
+    assert s3.head_object(Bucket=model_bucket, Key=model_key)["ContentLength"] > 0
+    assert attached.hyperparameters()["max_depth"] == "3"
+    capsys.readouterr()
+    session.logs_for_job(described_job["TrainingJobName"], wait=False)
+    assert "train_accuracy=" in capsys.readouterr().out

@@ -20,6 +20,7 @@ from sagepipe.engine.engine import Engine
 from sagepipe.engine.step_properties import job_properties
 from sagepipe.errors import ValidationError
 from sagepipe.providers.context import RequestContext
+from sagepipe.runners.properties import STATUS_MESSAGES
 from sagepipe.store.db import Database, Tx
 
 NOT_FOUND = "Requested resource not found."
@@ -99,13 +100,13 @@ def describe(kind: JobKind, row: dict[str, Any], now: float) -> dict[str, Any]:
             doc.pop(member, None)
     if kind.noun == "TrainingJob":
         doc["SecondaryStatus"] = SECONDARY[status]
-        transitions = [
-            {"Status": "Starting", "StartTime": row["started"], "EndTime": row["started"]},
-            {"Status": "Training", "StartTime": row["started"], "EndTime": ended},
-        ]
+        phases = [("Starting", row["started"], row["started"]), ("Training", row["started"], ended)]
         if ended is not None:
-            transitions.append({"Status": status, "StartTime": ended, "EndTime": ended})
-        doc["SecondaryStatusTransitions"] = transitions  # fmt: skip
+            phases.append((SECONDARY[status], ended, ended))
+        doc["SecondaryStatusTransitions"] = [
+            {"Status": s, "StartTime": t0, "EndTime": t1, "StatusMessage": STATUS_MESSAGES[s]}
+            for s, t0, t1 in phases
+        ]
     return doc
 
 

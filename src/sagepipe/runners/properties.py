@@ -92,10 +92,20 @@ def _out(c: _Ctx, *path: str | int) -> str:
 
 # fmt: off
 # Data-heavy builders below are kept dense on purpose: each is one Describe-shaped literal.
+# SecondaryStatusTransitions' StatusMessage, in AWS's words (the SDK's log tailer prints them).
+STATUS_MESSAGES = {
+    "Starting": "Preparing the instances for training",
+    "Training": "Training image download completed. Training in progress.",
+    "Completed": "Training job completed", "Failed": "Training job failed",
+    "Stopping": "Stopping the training job", "Stopped": "Training job stopped",
+}
+
+
 def _transitions(c: _Ctx, work: str) -> list[dict]:
     steps = [("Starting", c.started, c.started), (work, c.started, c.ended),
              ("Completed", c.ended, c.ended)]
-    return [{"Status": s, "StartTime": t0, "EndTime": t1} for s, t0, t1 in steps]
+    return [{"Status": s, "StartTime": t0, "EndTime": t1,
+             "StatusMessage": STATUS_MESSAGES.get(s, s)} for s, t0, t1 in steps]
 
 
 def _training(c: _Ctx) -> dict:
@@ -103,6 +113,8 @@ def _training(c: _Ctx) -> dict:
     out, seconds = _out(c, "OutputDataConfig", "S3OutputPath"), c.seconds()
     return {
         "ModelArtifacts": {"S3ModelArtifacts": f"{out}/{c.name}/output/model.tar.gz"},
+        # AWS answers an unset KmsKeyId as "", and the SDK's Estimator.attach reads it.
+        "OutputDataConfig": {"KmsKeyId": "", **(c.args.get("OutputDataConfig") or {})},
         "SecondaryStatusTransitions": _transitions(c, "Training"),
         "FinalMetricDataList": [
             {"MetricName": m["Name"], "Value": simulated_metric(m["Name"]), "Timestamp": c.ended}
