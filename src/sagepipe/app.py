@@ -56,18 +56,23 @@ class Service:
     local_runner: LocalRunner | None = None
 
     async def start(self) -> None:
-        if self.embedded_store is not None:
-            try:
+        try:
+            if self.embedded_store is not None:
                 await self.embedded_store.start()
-            except EmbeddedStoreError as exc:
+                self.embedded_store.supervise()
+            if self.config.faults:
+                await self.faults.replace(FaultRules.from_file(self.config.faults).rules)
+            else:
+                await self.faults.refresh()
+            await self.engine.start(sole_owner=isinstance(self.db, SqliteDatabase))
+        except BaseException as exc:
+            # A server that does not start leaves no store behind (it has a session of its
+            # own, so nothing else would end it): a bad --faults file, Ctrl-C while waiting.
+            if self.embedded_store is not None:
                 await self.embedded_store.stop()
+            if isinstance(exc, EmbeddedStoreError):
                 raise StartupError(str(exc)) from None
-            self.embedded_store.supervise()
-        if self.config.faults:
-            await self.faults.replace(FaultRules.from_file(self.config.faults).rules)
-        else:
-            await self.faults.refresh()
-        await self.engine.start(sole_owner=isinstance(self.db, SqliteDatabase))
+            raise
 
     async def stop(self) -> None:
         await self.engine.stop()

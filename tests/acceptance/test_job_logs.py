@@ -64,6 +64,8 @@ def test_unknown_groups_streams_and_bad_tokens_are_logs_errors(
 ) -> None:
     job = trained_job(server, name)
     logs = logs_client(server)
+    stream = logs.describe_log_streams(logGroupName=GROUP, logStreamNamePrefix=job)[
+        "logStreams"][0]["logStreamName"]  # fmt: skip
     for call, kwargs, code in [
         (logs.get_log_events, {"logGroupName": "/aws/lambda/x", "logStreamName": "s"},
          "ResourceNotFoundException"),
@@ -73,6 +75,10 @@ def test_unknown_groups_streams_and_bad_tokens_are_logs_errors(
          "ResourceNotFoundException"),
         (logs.describe_log_streams, {"logGroupName": GROUP, "nextToken": "garbage"},
          "InvalidParameterException"),
+        (logs.describe_log_streams, {"logGroupName": GROUP, "nextToken": "s/99999999999999999999"},
+         "InvalidParameterException"),
+        (logs.get_log_events, {"logGroupName": GROUP, "logStreamName": stream,
+                               "nextToken": "f/\u00b2"}, "InvalidParameterException"),
         (logs.get_log_events, {"logGroupName": GROUP, "logStreamName": "s", "limit": 0},
          "InvalidParameterException"),
     ]:  # fmt: skip

@@ -146,8 +146,11 @@ def test_list_jobs_filters_sorts_and_pages(server: ServerProcess, name: str) -> 
     sm = server.client()
     train_names = [job_name(a["metadata"]["TrainingJob"]["Arn"])
                    for a in attempts_of(server, arn, "Train")]  # fmt: skip
-    listed = sm.list_training_jobs()["TrainingJobSummaries"]
-    assert [s["TrainingJobName"].lower() for s in listed] == train_names[::-1]  # newest first
+    # Oldest first by default, as the model documents for training (and processing) jobs.
+    oldest = sm.list_training_jobs()["TrainingJobSummaries"]
+    assert [s["TrainingJobName"].lower() for s in oldest] == train_names
+    listed = sm.list_training_jobs(SortOrder="Descending")["TrainingJobSummaries"]
+    assert [s["TrainingJobName"].lower() for s in listed] == train_names[::-1]
     assert [s["TrainingJobStatus"] for s in listed] == ["Completed", "Failed"]
     assert "FailureReason" not in listed[1]  # not in TrainingJobSummary (it is in Processing's)
     assert [s["TrainingJobName"].lower() for s in sm.list_training_jobs(
@@ -169,7 +172,7 @@ def test_list_jobs_filters_sorts_and_pages(server: ServerProcess, name: str) -> 
     second = sm.list_training_jobs(MaxResults=1, SortBy="Name", NextToken=first["NextToken"])
     names = [first["TrainingJobSummaries"][0]["TrainingJobName"],
              second["TrainingJobSummaries"][0]["TrainingJobName"]]  # fmt: skip
-    assert [n.lower() for n in names] == sorted(train_names, reverse=True)
+    assert [n.lower() for n in names] == sorted(train_names)  # Ascending: the default
     assert "NextToken" not in second
     with pytest.raises(ClientError) as error:
         sm.list_training_jobs(MaxResults=1, SortBy="CreationTime", NextToken=first["NextToken"])
@@ -247,3 +250,17 @@ def test_tags_on_a_job_arn(server: ServerProcess, name: str) -> None:
     with pytest.raises(ClientError) as error:
         sm.list_tags(ResourceArn=missing)
     assert error.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_a_cache_hit_is_not_a_job_of_its_own(server: ServerProcess, name: str) -> None:
+    sm = server.client()
+    cached = training("Train", "s3://bucket/in",
+                      CacheConfig={"Enabled": True, "ExpireAfter": "PT1H"})  # fmt: skip
+    create(sm, name, [cached])
+    first, second = start(sm, name), None
+    assert wait_done(sm, first)["PipelineExecutionStatus"] == "Succeeded"
+    second = start(sm, name)
+    assert wait_done(sm, second)["PipelineExecutionStatus"] == "Succeeded"
+    assert steps_by_name(sm, second)["Train"]["CacheHitResult"]
+    listed = sm.list_training_jobs()["TrainingJobSummaries"]
+    assert len(listed) == 1  # the source execution's job, once

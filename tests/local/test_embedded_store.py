@@ -237,3 +237,17 @@ def test_an_output_bucket_s3_rejects_or_lacks_fails_the_step_and_keeps_the_input
     assert expected in reason, reason
     assert snapshot(s3, "demo") == before
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["demo"]
+
+
+def test_a_server_that_fails_to_start_leaves_no_store_running(data_dir: Path) -> None:
+    server = ServerProcess(["--data-dir", str(data_dir), "--runner", "local",
+                            "--faults", str(data_dir / "no-such-rules.json")])  # fmt: skip
+    with pytest.raises(RuntimeError, match="exited before it was ready"):
+        server.start(timeout=120)
+    assert server.proc is not None and server.proc.wait(timeout=10) != 0
+    state = _running(data_dir)
+    assert state is not None and state["ready"] is False  # the S3 port kept for next time
+    assert not any(
+        is_store_process(int(pid), data_dir / "s3" / "data")
+        for pid in os.listdir("/proc") if pid.isdigit()
+    )  # fmt: skip

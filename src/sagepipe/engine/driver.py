@@ -71,6 +71,7 @@ class Driver:
         self._stopping: set[asyncio.Task[None]] = set()  # stop requests under way
         self.reload = reload  # read the execution's status before deciding
         self.stop_jobs: str | None = None  # Stop*Job requests read with the execution
+        self.stops_asked: set[tuple[str, int]] = set()  # (step, attempt) whose job was asked
         self.decided_at = 0.0  # when the last tick decided what to start
         self.index = self._build_index()
         self.ending = StepEnding(execution, definition)
@@ -209,6 +210,7 @@ class Driver:
     def _stop_job(self, record: StepRecord) -> None:
         job = record.job
         assert job is not None
+        self.stops_asked.add((record.name, record.attempt_count))
         runner = self.runners.named(job.get("runner"))
         if runner is None:
             return
@@ -267,13 +269,20 @@ class Driver:
         runs; its step fails when the job ends Stopped (StepEnding.apply)."""
         if not self.stop_jobs:
             return
-        for name, attempt in json.loads(self.stop_jobs):
+        asked = json.loads(self.stop_jobs)
+        running = []
+        for name, attempt in asked:
             record = batch.get(name)
             if record is None or record.attempt_count != attempt or record.next_run_at:
                 continue
             if record.status in (StepStatus.STARTING, StepStatus.EXECUTING):
-                batch.jobs_to_stop.append(name)
-        batch.statements.append(("execution_clear_stop_jobs", {"seen": self.stop_jobs}))
+                # Kept until the job has ended: a driver that takes over asks again.
+                running.append([name, attempt])
+                if (name, attempt) not in self.stops_asked:
+                    batch.jobs_to_stop.append(name)
+        if running != asked:
+            batch.statements.append(("execution_keep_stop_jobs", {
+                "seen": self.stop_jobs, "stop_jobs": json.dumps(running) if running else None}))  # fmt: skip
 
     def _stop_steps(self, batch: Batch, now: float) -> None:
         """docs/behaviour.md §4: jobs are asked to stop and stay Stopping until their runner
@@ -332,6 +341,8 @@ class Driver:
 
     async def _commit(self, batch: Batch, now: float) -> None:
         if batch.empty:
+            for name in batch.jobs_to_stop:  # nothing to write first (a stop asked again)
+                self._stop_job(self.steps[name])
             return
         execution = self.execution
 

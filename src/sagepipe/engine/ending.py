@@ -35,7 +35,8 @@ class StepEnding:
             # as on AWS the job is Stopped and its step fails.
             step_type = batch.get(name).step_type  # type: ignore[union-attr]
             reason = outcome.failure_reason or (
-                f"The step's job was stopped (Stop{step_type}Job) before it completed."
+                f"The step's job was stopped before it completed (Stop{step_type}Job, or a "
+                "signal to its process)."
             )
             self.fail(batch, name, now, reason, outcome.failure_type, attempt_status=STOPPED)
         else:

@@ -150,7 +150,8 @@ class StepStarter:
 
     def _record_attempt(self, batch: Batch, record: StepRecord, now: float, status: str) -> None:
         arn = record.job.get("arn") if record.job else None
-        scope = jobs.listed_scope(arn)
+        # A cache hit's job is the source execution's: listed once, under that attempt.
+        scope = None if record.cache_source else jobs.listed_scope(arn)
         batch.attempts_new.append(
             {
                 "execution_arn": self.execution.arn,

@@ -32,6 +32,7 @@ class JobKind:
     arn_kind: str  # "training-job"
     step_type: str  # "Training"
     times: tuple[str, str]  # the start and end time members
+    default_order: str  # List*Jobs' SortOrder when none is given, as the model documents
 
     @property
     def status_member(self) -> str:
@@ -42,11 +43,11 @@ KINDS = {
     kind.noun: kind
     for kind in (
         JobKind("ProcessingJob", "processing-job", "Processing",
-                ("ProcessingStartTime", "ProcessingEndTime")),
+                ("ProcessingStartTime", "ProcessingEndTime"), "Ascending"),
         JobKind("TrainingJob", "training-job", "Training",
-                ("TrainingStartTime", "TrainingEndTime")),
+                ("TrainingStartTime", "TrainingEndTime"), "Ascending"),
         JobKind("TransformJob", "transform-job", "Transform",
-                ("TransformStartTime", "TransformEndTime")),
+                ("TransformStartTime", "TransformEndTime"), "Descending"),
     )
 }  # fmt: skip
 
@@ -171,10 +172,16 @@ class JobsProvider:
         kind = KINDS[noun]
         scope = scope_of(ctx, kind)
         sort_by = query.get("sort_by") or "CreationTime"
-        order = "desc" if (query.get("sort_order") or "Descending") == "Descending" else "asc"
+        order = "desc" if (query.get("sort_order") or kind.default_order) == "Descending" else "asc"
         filters = {k: v for k, v in query.items() if k not in ("next_token", "max_results")}
         fp = query_fingerprint(f"List{noun}s", ctx.scope, filters)
         cursor = decode_token(query.get("next_token"), fp) or [None, None, None]
+        if not (
+            isinstance(cursor, list) and len(cursor) == 3
+            and isinstance(cursor[0], int | None) and isinstance(cursor[1], int | float | None)
+            and isinstance(cursor[2], str | None)
+        ):  # fmt: skip
+            raise ValidationError("Invalid pagination token: the NextToken is malformed.")
         limit = page_size(query.get("max_results"))
         contains = None
         if query.get("name_contains"):

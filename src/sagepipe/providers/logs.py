@@ -45,10 +45,13 @@ def _events(text: str, started: float) -> list[dict[str, Any]]:
             for line in text.splitlines()]  # fmt: skip
 
 
+_TOKEN = re.compile(r"[sfbn]/[0-9]{1,9}")
+
+
 def _position(token: Any, prefix: str) -> int | None:
     if not token:
         return None
-    if isinstance(token, str) and token.startswith(prefix) and token[2:].isdigit():
+    if isinstance(token, str) and token.startswith(prefix) and _TOKEN.fullmatch(token):
         return int(token[2:])
     raise InvalidParameter("The specified nextToken is invalid.")
 
@@ -92,7 +95,9 @@ class LogsProvider:
         if order_by == "LastEventTime" and log_stream_name_prefix:
             raise InvalidParameter("Cannot order by LastEventTime with a logStreamNamePrefix.")
         scope = scope_of(ctx, kind)
-        prefix = (log_stream_name_prefix or "").split("/", 1)[0].lower()
+        # Stream names are <job>/algo-1-<epoch>: a prefix without '/' is a job-name prefix;
+        # one with it names one job, whose single stream it may or may not match.
+        prefix, slash, _ = (log_stream_name_prefix or "").lower().partition("/")
         after = _position(next_token, "s/")
         size = min(limit or MAX_STREAMS, MAX_STREAMS)
         order = "desc" if descending else "asc"
@@ -104,10 +109,14 @@ class LogsProvider:
             "limit": (after or 0) + size + 1,
         }  # fmt: skip
         by = "created" if order_by == "LastEventTime" else "name"
-        rows = await self.db.run(lambda tx: tx.all(f"jobs_by_{by}_{order}", **params),
-                                 readonly=True)  # fmt: skip
-        wanted = (log_stream_name_prefix or "").lower()
-        rows = [r for r in rows if stream_name(r).lower().startswith(wanted)]
+        if slash:
+            exact = {"scope": scope, "arn": f"{scope}/{prefix}"}
+            rows = await self.db.run(lambda tx: tx.all("job_by_arn", **exact), readonly=True)
+            wanted = (log_stream_name_prefix or "").lower()
+            rows = [r for r in rows if stream_name(r).lower().startswith(wanted)]
+        else:
+            rows = await self.db.run(lambda tx: tx.all(f"jobs_by_{by}_{order}", **params),
+                                     readonly=True)  # fmt: skip
         start = after or 0
         streams = []
         for row in rows[start : start + size]:
@@ -187,11 +196,16 @@ class LogsProvider:
                 "logStreamNames and logStreamNamePrefix cannot both be specified."
             )
         names = list(log_stream_names or [])
-        if not names:
+        token: str | None = None
+        while not log_stream_names and (token or not names):
             listed = await self.describe_log_streams(
-                ctx, log_group_name, log_group_identifier, log_stream_name_prefix
-            )
-            names = [s["logStreamName"] for s in listed["logStreams"]]
+                ctx, log_group_name, log_group_identifier, log_stream_name_prefix,
+                next_token=token,
+            )  # fmt: skip
+            names += [s["logStreamName"] for s in listed["logStreams"]]
+            token = listed.get("nextToken")
+            if not listed["logStreams"]:
+                break
         group, kind = _group(ctx, log_group_name, log_group_identifier)
         terms = [t.strip('"') for t in re.findall(r'"[^"]*"|\S+', filter_pattern or "")]
         matched: list[dict[str, Any]] = []

@@ -91,21 +91,26 @@ def test_the_jobs_of_an_older_databases_attempts_are_found_by_arn(db_url: str) -
         ("arn:e1", "Train", 1, json.dumps({"kind": "job", "name": "pipelines-abc-Train-X1", "arn": train})),
         ("arn:e1", "Model", 1, json.dumps({"kind": "job", "name": "m", "arn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"})),
         ("arn:e1", "Check", 1, None),
+        # A later execution's cache hit: a copy of Train's job, which stays listed once.
+        ("arn:e2", "Train", 1, json.dumps({"kind": "job", "name": "pipelines-abc-Train-X1", "arn": train})),
     ]  # fmt: skip
     query(
         db_url,
         "INSERT INTO attempts (execution_arn, name, attempt, manual_retry, status, started, job) "
-        "VALUES (?, ?, ?, 0, 'Succeeded', 1.0, ?)",
-        rows,
+        "VALUES (?, ?, ?, 0, 'Succeeded', ?, ?)",
+        [(e, n, a, 2.0 if e == "arn:e2" else 1.0, j) for e, n, a, j in rows],
     )
 
     assert migrate(db_url) == [5]
 
-    found = query(db_url, "SELECT name, job_scope, job_arn FROM attempts ORDER BY name")
+    found = query(
+        db_url, "SELECT execution_arn, name, job_scope, job_arn FROM attempts ORDER BY 2, 1"
+    )
     assert found == [
-        ("Check", None, None),
-        ("Model", None, None),  # not a listed job kind
-        ("Train", "arn:aws:sagemaker:us-east-1:123456789012:training-job", train),
+        ("arn:e1", "Check", None, None),
+        ("arn:e1", "Model", None, None),  # not a listed job kind
+        ("arn:e1", "Train", "arn:aws:sagemaker:us-east-1:123456789012:training-job", train),
+        ("arn:e2", "Train", None, None),
     ]
 
 

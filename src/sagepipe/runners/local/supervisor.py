@@ -2,7 +2,8 @@
 
 It outlives the server that launched it (its own session), so a server crash neither stops a
 job nor loses its outcome: it stages the inputs, runs the command in the sandbox, enforces
-MaxRuntimeInSeconds and the VolumeSizeInGB disk quota, reads the job's failure and message files and metrics, uploads the
+MaxRuntimeInSeconds and the VolumeSizeInGB disk quota (on the staged inputs, then every
+second while the job runs), reads the job's failure and message files and metrics, uploads the
 outputs, and writes result.json last. A SIGTERM asks it to stop the job: SIGTERM to the job,
 SIGKILL after the grace period (docs/behaviour.md §11.5). Everything it does is in the log."""
 

@@ -252,9 +252,9 @@ WHERE execution_arn = :execution_arn AND name = :name AND attempt = :attempt
 -- name: execution_set_stop_jobs
 UPDATE executions SET stop_jobs = :stop_jobs WHERE arn = :arn
 
--- name: execution_clear_stop_jobs
--- Only the requests the driver has seen: one added since stays for its next look.
-UPDATE executions SET stop_jobs = NULL WHERE arn = :execution_arn AND stop_jobs = :seen
+-- name: execution_keep_stop_jobs
+-- The requests whose jobs still run (asked again after a restart), if none came since.
+UPDATE executions SET stop_jobs = :stop_jobs WHERE arn = :execution_arn AND stop_jobs = :seen
 
 -- name: execution_for_driver
 SELECT e.seq, e.arn, e.account, e.region, e.pipeline_arn, e.exec_id, e.version_id, e.status,
@@ -306,7 +306,9 @@ VALUES (:execution_arn, :name, :attempt, :manual_retry, :status, :started, :ende
 ON CONFLICT DO NOTHING
 
 -- name: attempt_end
-UPDATE attempts SET status = :status, ended = :ended, failure_reason = :failure_reason,
+-- A job that starts (Starting -> Executing) after a Stop*Job marked it Stopping stays Stopping.
+UPDATE attempts SET status = CASE WHEN status = 'Stopping' AND :status = 'Executing' THEN status
+  ELSE :status END, ended = :ended, failure_reason = :failure_reason,
   metadata = COALESCE(:metadata, metadata)
 WHERE execution_arn = :execution_arn AND name = :name AND attempt = :attempt
 
@@ -456,6 +458,8 @@ SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failu
   a.job, a.job_arn, s.attempt_count, s.properties, s.status AS step_status, s.step_type
 FROM attempts a JOIN steps s ON s.execution_arn = a.execution_arn AND s.name = a.name
 WHERE a.job_scope = :scope AND a.job_arn = :arn
+ORDER BY a.started
+LIMIT 1
 
 -- name: jobs_by_created_desc
 SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,

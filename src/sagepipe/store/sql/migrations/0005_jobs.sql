@@ -17,3 +17,10 @@ ALTER TABLE executions ADD COLUMN stop_jobs TEXT;
 CREATE INDEX attempts_job_name ON attempts (job_scope, job_arn) WHERE job_scope IS NOT NULL;
 CREATE INDEX attempts_job_created ON attempts (job_scope, started, job_arn)
   WHERE job_scope IS NOT NULL;
+-- A step cache hit copied its source's job: the job is listed once, under its first attempt.
+UPDATE attempts SET job_scope = NULL, job_arn = NULL
+  WHERE job_scope IS NOT NULL AND EXISTS (
+    SELECT 1 FROM attempts first
+    WHERE first.job_scope = attempts.job_scope AND first.job_arn = attempts.job_arn
+      AND (first.started < attempts.started
+           OR (first.started = attempts.started AND first.execution_arn < attempts.execution_arn)));
