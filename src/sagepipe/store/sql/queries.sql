@@ -458,8 +458,6 @@ SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failu
   a.job, a.job_arn, s.attempt_count, s.properties, s.status AS step_status, s.step_type
 FROM attempts a JOIN steps s ON s.execution_arn = a.execution_arn AND s.name = a.name
 WHERE a.job_scope = :scope AND a.job_arn = :arn
-ORDER BY a.started
-LIMIT 1
 
 -- name: jobs_by_created_desc
 SELECT a.execution_arn, a.name, a.attempt, a.status, a.started, a.ended, a.failure_reason,
