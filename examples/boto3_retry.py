@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fail a step, then resume the execution with RetryPipelineExecution - boto3 only.
 
-Run a server first (`scripts/serve`), then:
+Run a server on the simulate runner first (`scripts/serve --runner simulate`: the fault rules
+below decide the steps' outcomes; the default local runner would run their code), then:
 
     SAGEPIPE_URL=http://127.0.0.1:8080 python examples/boto3_retry.py
 

