@@ -44,7 +44,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     add(
         "--data-dir",
         default=_env("data-dir", default_data_dir()),
-        help="where the embedded SQLite database lives (default: %(default)s)",
+        help="where the embedded database, object store and job directories live "
+        "(default: %(default)s)",
     )
     add(
         "--db",
@@ -146,7 +147,8 @@ def _s3_env_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
         description="Print export lines for the embedded object store of the server running on "
         '--data-dir; use as: eval "$(sagepipe s3-env)"',
     )
-    s3_env.add_argument("--data-dir", default=_env("data-dir", default_data_dir()))
+    s3_env.add_argument("--data-dir", default=_env("data-dir", default_data_dir()),
+                        help="the running server's --data-dir (default: %(default)s)")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
