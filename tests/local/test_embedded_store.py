@@ -93,6 +93,18 @@ def run_pipeline(server: ServerProcess, name: str, steps: list[dict[str, Any]]) 
     return str(sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"])
 
 
+def start_slow_job(server: ServerProcess, data_dir: Path, name: str) -> tuple[Any, str]:
+    """A one-step pipeline whose job runs for a few seconds, then writes train/done.txt;
+    returns once the job has started (the store's client, the execution ARN)."""
+    s3 = store_client(data_dir)
+    s3.create_bucket(Bucket="demo")
+    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=b"a")
+    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=SLOW_WRITER.encode())
+    arn = run_pipeline(server, name, [processing_step("Prepare", "demo", "code/preprocess.py")])
+    wait_for(lambda: "run" in logs(server, arn, "Prepare"))
+    return s3, arn
+
+
 def snapshot(s3: Any, bucket: str) -> dict[str, tuple[str, Any]]:
     listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
     return {o["Key"]: (o["ETag"], o["LastModified"]) for o in listed}
@@ -141,12 +153,7 @@ def test_a_store_killed_with_sigkill_is_restarted_and_the_running_pipeline_compl
     servers: Any, data_dir: Path, name: str
 ) -> None:
     server = servers()
-    s3 = store_client(data_dir)
-    s3.create_bucket(Bucket="demo")
-    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=b"a")
-    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=SLOW_WRITER.encode())
-    arn = run_pipeline(server, name, [processing_step("Prepare", "demo", "code/preprocess.py")])
-    wait_for(lambda: "run" in logs(server, arn, "Prepare"))
+    s3, arn = start_slow_job(server, data_dir, name)
     first = _running(data_dir)
     assert first is not None
     os.kill(first["pid"], signal.SIGKILL)  # while the job runs; it uploads when it ends
@@ -167,12 +174,7 @@ def test_a_store_with_jobs_running_outlives_its_server_and_the_next_server_adopt
     servers: Any, data_dir: Path, name: str, ending: str
 ) -> None:
     server = servers()
-    s3 = store_client(data_dir)
-    s3.create_bucket(Bucket="demo")
-    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=b"a")
-    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=SLOW_WRITER.encode())
-    arn = run_pipeline(server, name, [processing_step("Prepare", "demo", "code/preprocess.py")])
-    wait_for(lambda: "run" in logs(server, arn, "Prepare"))
+    s3, arn = start_slow_job(server, data_dir, name)
     store = _running(data_dir)
     assert store is not None
 

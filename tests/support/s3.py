@@ -23,7 +23,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class MotoServer:
+class S3Api:
+    """An S3 endpoint and the keys to sign for it."""
+
+    url: str
+    access_key: str
+    secret_key: str
+
+    def client(self, region: str = "us-east-1") -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+
+class MotoServer(S3Api):
     access_key = secret_key = "testing"  # moto accepts any
 
     def __init__(self) -> None:
@@ -57,17 +74,8 @@ class MotoServer:
                 self.proc.kill()
                 self.proc.wait()
 
-    def client(self, region: str = "us-east-1") -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=self.url,
-            region_name=region,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-        )
 
-
-class SeaweedServer:
+class SeaweedServer(S3Api):
     """The embedded object store (SeaweedFS's `weed`, through sagepipe's EmbeddedStore: the
     same flags, credentials and readiness check), started by the test session itself so that
     local-runner tests can put their inputs in before a sagepipe server starts."""
@@ -85,15 +93,6 @@ class SeaweedServer:
 
     def stop(self) -> None:
         asyncio.run(self.store.stop())
-
-    def client(self, region: str = "us-east-1") -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=self.url,
-            region_name=region,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-        )
 
 
 @contextmanager

@@ -128,6 +128,23 @@ def summary(kind: JobKind, row: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def name_like(scope: str, text: str, *, anywhere: bool) -> str:
+    """The LIKE pattern (escape '!') of job ARNs in `scope` whose name holds `text` anywhere,
+    or starts with it; never matching the ARN's own prefix."""
+    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"{scope}/{'%' if anywhere else ''}{escaped}%"
+
+
+def list_params(scope: str, limit: int, **given: Any) -> dict[str, Any]:
+    """Every parameter of the jobs_by_* queries: `given` ones, the rest unset."""
+    params = dict.fromkeys(
+        ("after", "before", "modified_after", "modified_before", "contains", "status1",
+         "status2", "cursor_rank", "cursor_key", "cursor_arn")
+    )  # fmt: skip
+    params.update(given, scope=scope, limit=limit)
+    return params
+
+
 def find_job(tx: Tx, ctx: RequestContext, kind: JobKind, name: Any) -> dict[str, Any]:
     """The job named `name` in the caller's account and region, any case; else AWS's answer
     for a job that does not exist."""
@@ -183,22 +200,18 @@ class JobsProvider:
         ):  # fmt: skip
             raise ValidationError("Invalid pagination token: the NextToken is malformed.")
         limit = page_size(query.get("max_results"))
-        contains = None
-        if query.get("name_contains"):
-            fragment = str(query["name_contains"]).lower()
-            escaped = fragment.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-            contains = f"{scope}/%{escaped}%"  # within the name, not the ARN's prefix
+        fragment = query.get("name_contains")
+        contains = name_like(scope, str(fragment), anywhere=True) if fragment else None
         statuses = ATTEMPT_STATUSES.get(query.get("status_equals") or "", (None, None))
         by = {"Name": "name", "Status": "status"}.get(sort_by, "created")
-        params = {
-            "scope": scope, "after": query.get("creation_time_after"),
-            "before": query.get("creation_time_before"),
-            "modified_after": query.get("last_modified_time_after"),
-            "modified_before": query.get("last_modified_time_before"),
-            "contains": contains, "status1": statuses[0], "status2": statuses[1],
-            "cursor_rank": cursor[0], "cursor_key": cursor[1], "cursor_arn": cursor[2],
-            "limit": limit + 1,
-        }  # fmt: skip
+        params = list_params(
+            scope, limit + 1, after=query.get("creation_time_after"),
+            before=query.get("creation_time_before"),
+            modified_after=query.get("last_modified_time_after"),
+            modified_before=query.get("last_modified_time_before"),
+            contains=contains, status1=statuses[0], status2=statuses[1],
+            cursor_rank=cursor[0], cursor_key=cursor[1], cursor_arn=cursor[2],
+        )  # fmt: skip
         query_name = f"jobs_by_{by}_{order}"
         rows = await self.db.run(lambda tx: tx.all(query_name, **params), readonly=True)
         return page(

@@ -16,7 +16,7 @@ from typing import Any
 from sagepipe.engine.step_kinds import Runners
 from sagepipe.errors import InvalidParameter, LogsResourceNotFound
 from sagepipe.providers.context import RequestContext
-from sagepipe.providers.jobs import KINDS, JobKind, scope_of
+from sagepipe.providers.jobs import KINDS, JobKind, list_params, name_like, scope_of
 from sagepipe.store.db import Database, Tx
 
 GROUPS = {f"/aws/sagemaker/{noun}s": KINDS[noun] for noun in KINDS}
@@ -101,13 +101,8 @@ class LogsProvider:
         after = _position(next_token, "s/")
         size = min(limit or MAX_STREAMS, MAX_STREAMS)
         order = "desc" if descending else "asc"
-        escaped = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-        params = {
-            "scope": scope, "after": None, "before": None, "modified_after": None,
-            "modified_before": None, "contains": f"{scope}/{escaped}%", "status1": None,
-            "status2": None, "cursor_rank": None, "cursor_key": None, "cursor_arn": None,
-            "limit": (after or 0) + size + 1,
-        }  # fmt: skip
+        params = list_params(scope, (after or 0) + size + 1,
+                             contains=name_like(scope, prefix, anywhere=False))  # fmt: skip
         by = "created" if order_by == "LastEventTime" else "name"
         if slash:
             exact = {"scope": scope, "arn": f"{scope}/{prefix}"}
