@@ -253,3 +253,16 @@ def test_a_server_that_fails_to_start_leaves_no_store_running(data_dir: Path) ->
         is_store_process(int(pid), data_dir / "s3" / "data")
         for pid in os.listdir("/proc") if pid.isdigit()
     )  # fmt: skip
+
+
+def test_the_store_takes_writes_to_many_buckets(servers: Any, data_dir: Path) -> None:
+    """Each bucket is a SeaweedFS collection with volumes of its own; with weed's automatic
+    volume cap (free disk over volume size, seven volumes a bucket) the twelfth bucket on an
+    80 GB disk refused every write with InternalError."""
+    servers()
+    s3 = store_client(data_dir)
+    buckets = [f"team-{i:02d}" for i in range(40)]
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="k", Body=bucket.encode())
+    assert [s3.get_object(Bucket=b, Key="k")["Body"].read().decode() for b in buckets] == buckets

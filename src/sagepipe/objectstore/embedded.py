@@ -38,6 +38,10 @@ READY_TIMEOUT_S = 120.0  # a cold start on a slow disk: volume allocation takes 
 # files: every acknowledged write is in the kernel's hands), so it gets a short grace, then
 # SIGKILL: a server's shutdown does not wait 15 s.
 STOP_GRACE_S = 1.0
+# How many volumes the store may make; each bucket starts with GROWTH of them (weed's default
+# is 7, sized for clusters that spread a bucket's writes over many disks).
+MAX_VOLUMES = 10_000
+GROWTH = 1
 WATCH_SECONDS = 0.5
 # Ports `weed server` listens on besides S3's, each given explicitly: its defaults (9333, 8888,
 # ...) would collide with a second server on the machine, and its gRPC ports default to
@@ -78,6 +82,12 @@ def free_port(preferred: int | None = None) -> int:
                 continue
             return int(sock.getsockname()[1])
     raise OSError("no free port on 127.0.0.1")
+
+
+def _weed_environment() -> dict[str, str]:
+    """weed's settings that have no flag, as its WEED_<SECTION>_<KEY> variables (which also
+    win over any master.toml on the machine)."""
+    return {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": str(GROWTH)}
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
@@ -236,12 +246,16 @@ class EmbeddedStore:
             "-master.telemetry=false",
             # One node: no state to resume, and no ten-second election before it serves.
             "-master.resumeState=false", "-master.electionTimeout=1s",
-            "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-volume.preStopSeconds=0",
+            "-master.volumeSizeLimitMB=1024", "-volume.preStopSeconds=0",
+            # Every bucket is a SeaweedFS collection with volumes of its own; "auto" (free disk
+            # over volume size) would cap a 20 GB disk at two or three buckets. Volumes are
+            # sparse files, so the cap is a count, not space: a full disk is `minFreeSpace`'s.
+            f"-volume.max={MAX_VOLUMES}",
         ]  # fmt: skip
         with open(logfile, "ab") as out:
             self.proc = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.root, start_new_session=True,
+                cwd=self.root, start_new_session=True, env=_weed_environment(),
             )  # fmt: skip
         self.pid = self.proc.pid
         self._record(ready=False)
