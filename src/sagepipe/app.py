@@ -28,6 +28,7 @@ from sagepipe.providers.history import HistoryProvider
 from sagepipe.providers.jobs import JobsProvider
 from sagepipe.providers.logs import LogsProvider
 from sagepipe.providers.pipelines import PipelinesProvider
+from sagepipe.providers.registry import RegistryProvider
 from sagepipe.providers.retry import RetryProvider
 from sagepipe.providers.steps import StepsProvider
 from sagepipe.providers.tags import TagsProvider
@@ -196,6 +197,7 @@ def build(config: Config, runner: Runner | None = None) -> Service:
         CallbacksProvider(db, engine),
         TagsProvider(db),
         JobsProvider(db, engine),
+        RegistryProvider(db),
         LogsProvider(db, runners),
         retry,
     ]

@@ -67,6 +67,33 @@ SAMPLES = {
     "TransformJobName": "job-1",
     "NameContains": "job",
     "TrainingPlanArn": "arn:aws:sagemaker:us-east-1:123456789012:training-plan/plan-one",
+    "ModelName": "model-1",
+    "ModelNameContains": "model",
+    "EntityName": "group-1",
+    "EntityDescription": "a group",
+    "ArnOrName": "group-1",
+    "VersionedArnOrName": "group-1/1",
+    "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/group-1/1",
+    "ModelPackageSourceUri": "s3://bucket/model",
+    "ClientToken": "token-1",
+    "CustomerMetadataKey": "owner",
+    "CustomerMetadataValue": "team-ml",
+    "ContainerHostname": "host-1",
+    "ContainerImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/img:1",
+    "ImageDigest": "sha256:" + "0" * 64,
+    "Url": "s3://bucket/model.tar.gz",
+    "S3ModelUri": "s3://bucket/model.tar.gz",
+    "S3Uri": "s3://bucket/data",
+    "ProductId": "product-1",
+    "EnvironmentKey": "MODEL_SERVER",
+    "EnvironmentValue": "on",
+    "DataInputConfig": '{"input": [1, 2]}',
+    "ModelPackageFrameworkVersion": "1.2",
+    "AdditionalModelChannelName": "draft",
+    "HubContentName": "content-1",
+    "HubContentVersion": "1.0.0",
+    "ResponseMIMEType": "text/csv",
+    "StageDescription": "a stage",
 }
 # Values that break a pattern, tried in order; the first of a valid length that the pattern
 # rejects is used. ("a\nb": Java's `.` does not match a line terminator.)
@@ -75,8 +102,14 @@ PATTERN_BREAKERS = ["!bad value!", "a\nb", "--", "!!!!!!!!!!"]
 
 def oracle(pattern: str) -> re.Pattern[str]:
     """The model's Java pattern as a Python regex, good enough for the ASCII test values."""
-    python = pattern.replace(r"\p{L}", "a-zA-Z").replace(r"\p{Z}", " ").replace(r"\p{N}", "0-9")
-    return re.compile(python)
+    ascii_classes = {
+        r"\p{L}": "a-zA-Z", r"\p{Z}": " ", r"\p{N}": "0-9", r"\p{M}": "",
+        r"\p{S}": re.escape("$+<=>^`|~"), r"\p{P}": re.escape("!\"#%&'()*,-./:;?@[\\]_{}"),
+    }  # fmt: skip
+    for java, python in ascii_classes.items():
+        pattern = pattern.replace(java, python)
+    # Java takes a quantified anchor ("${1,128}"); it means the anchor alone.
+    return re.compile(re.sub(r"\$\{\d+,\d+\}", "$", pattern))
 
 
 def matches(shape: Shape, value: str) -> bool:
@@ -182,27 +215,34 @@ def string_cases(op: str, steps: tuple[Step, ...], shape: Shape) -> Iterator[Cas
     meta, path = shape.metadata, wire_path(steps)
     sample = valid_string(shape)
     lo, hi = meta.get("min", 0), meta.get("max")
+    secret = bool(meta.get("sensitive"))  # AWS does not show a sensitive member's value
+
+    def shown(value: Any) -> Any:
+        return DROP if secret else value
+
     if lo > 0:
         short = sample[: lo - 1] if len(sample) >= lo - 1 else pad(sample, lo - 1)
-        expected = [(path, short, f"Member must have length greater than or equal to {lo}")]
+        expected = [(path, shown(short), f"Member must have length greater than or equal to {lo}")]
         if not matches(shape, short):  # too short for the pattern as well: AWS says both
-            expected.append((path, short, "Member must satisfy regular expression pattern: "))
+            expected.append(
+                (path, shown(short), "Member must satisfy regular expression pattern: ")
+            )
         yield Case(op, steps, short, expected, "min-length")
     if hi is not None and hi < (1 << 21):
         long = sample + "a" * (hi + 1 - len(sample))
-        shown = long if len(long) <= SHOWN else DROP
-        yield Case(op, steps, long, [(path, shown, f"Member must have length less than or equal to {hi}")], "max-length")  # fmt: skip
+        long_shown = shown(long) if len(long) <= SHOWN else DROP
+        yield Case(op, steps, long, [(path, long_shown, f"Member must have length less than or equal to {hi}")], "max-length")  # fmt: skip
     if meta.get("pattern"):
         for candidate in PATTERN_BREAKERS:
             bad = pad(candidate, lo) if len(candidate) < lo else candidate[: hi or None]
             if not matches(shape, bad) and lo <= len(bad) <= (hi or len(bad)):
                 text = "Member must satisfy regular expression pattern: "
-                yield Case(op, steps, bad, [(path, bad, text)], "pattern")
+                yield Case(op, steps, bad, [(path, shown(bad), text)], "pattern")
                 break
     if meta.get("enum"):
         text = f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]"
         yield Case(op, steps, "NotAnEnumValue", [(path, "NotAnEnumValue", text)], "enum")
-    yield Case(op, steps, 12345, [(path, 12345, "Member must be of type string")], "type")
+    yield Case(op, steps, 12345, [(path, shown(12345), "Member must be of type string")], "type")
 
 
 def member_cases(op: str, steps: tuple[Step, ...], shape: Shape) -> Iterator[Case]:
@@ -263,7 +303,7 @@ def expected_clause(path: str, value: Any, constraint: str) -> re.Pattern[str]:
     if value is None:
         shown = "Value null"
     elif value is DROP:
-        shown = "Value .*?"
+        shown = "Value(?: .*?)?"  # a sensitive member's value is not shown: "Value at ..."
     else:
         text = value if isinstance(value, str) else json.dumps(value)
         shown = "Value " + re.escape(f"'{text}'")

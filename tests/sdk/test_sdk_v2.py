@@ -648,3 +648,65 @@ def test_the_sdk_waiter_reports_failure_and_timeout(sdk, name):
     with pytest.raises(WaiterError, match="terminal failure state"):
         execution.wait(delay=1, max_attempts=60)
     assert steps(execution)["Approve"]["FailureReason"] == "rejected by a human"
+
+
+def test_model_steps_register_versions_the_sdk_reads_and_approves(sdk, name):
+    """The end of an MLOps pipeline (the public abalone example's): a ModelStep that creates
+    the trained model and one that registers it into a model package group; then the SDK's
+    own registry calls on what the runs registered."""
+    from sagemaker.model import Model, ModelPackage
+    from sagemaker.session import Session
+    from sagemaker.workflow.model_step import ModelStep
+
+    group = f"{name}-models"
+    estimator = Estimator(image_uri=IMAGE.format("train"), role=ROLE, instance_count=1,
+                          instance_type="ml.m5.xlarge", output_path="s3://sagepipe-demo/models",
+                          sagemaker_session=sdk.session)  # fmt: skip
+    train = TrainingStep(name="Train", step_args=estimator.fit(
+        inputs={"train": TrainingInput(s3_data="s3://sagepipe-demo/input")}))  # fmt: skip
+    model = Model(image_uri=IMAGE.format("serve"), role=ROLE, sagemaker_session=sdk.session,
+                  model_data=train.properties.ModelArtifacts.S3ModelArtifacts)  # fmt: skip
+    create_model = ModelStep(
+        name="CreateModel", step_args=model.create(instance_type="ml.m5.large")
+    )
+    register = ModelStep(name="Register", step_args=model.register(
+        content_types=["text/csv"], response_types=["text/csv"],
+        inference_instances=["ml.m5.large"], transform_instances=["ml.m5.large"],
+        model_package_group_name=group, approval_status="PendingManualApproval"))  # fmt: skip
+    pipeline = Pipeline(name=name, steps=[train, create_model, register],
+                        sagemaker_session=sdk.session)  # fmt: skip
+    pipeline.upsert(role_arn=ROLE)
+    executions = [pipeline.start(), pipeline.start()]
+    for execution in executions:
+        execution.wait(delay=1, max_attempts=60)
+
+    session = Session(boto_session=sdk.boto_session, sagemaker_client=sdk.sm,
+                      sagemaker_config=SDK_CONFIG)  # fmt: skip
+    listed = sdk.sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert [p["ModelPackageVersion"] for p in listed] == [1, 2]
+    registered = {
+        s["Metadata"]["RegisterModel"]["Arn"]
+        for e in executions for s in e.list_steps() if "RegisterModel" in s["Metadata"]
+    }  # fmt: skip
+    assert registered == {p["ModelPackageArn"] for p in listed}
+    latest = listed[-1]["ModelPackageArn"]
+    assert session.wait_for_model_package(latest, poll=1)["ModelPackageStatus"] == "Completed"
+    described = sdk.sm.describe_model_package(ModelPackageName=latest)
+    container = described["InferenceSpecification"]["Containers"][0]
+    assert container["Image"] == IMAGE.format("serve")
+    job = {s["StepName"]: s for s in executions[1].list_steps()}["Train"]
+    job_name = job["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1]
+    trained = sdk.sm.describe_training_job(TrainingJobName=job_name)
+    assert container["ModelDataUrl"] == trained["ModelArtifacts"]["S3ModelArtifacts"]
+
+    ModelPackage(role=ROLE, model_package_arn=latest, sagemaker_session=session
+                 ).update_approval_status("Approved", approval_description="ship it")  # fmt: skip
+    approved = sdk.sm.list_model_packages(ModelPackageGroupName=group,
+                                          ModelApprovalStatus="Approved")  # fmt: skip
+    assert [p["ModelPackageArn"] for p in approved["ModelPackageSummaryList"]] == [latest]
+
+    model_arn = next(s["Metadata"]["Model"]["Arn"] for s in executions[1].list_steps()
+                     if "Model" in s["Metadata"])  # fmt: skip
+    described_model = session.describe_model(model_arn.rsplit("/", 1)[1])
+    assert described_model["ModelArn"] == model_arn
+    assert described_model["PrimaryContainer"]["ModelDataUrl"] == container["ModelDataUrl"]

@@ -298,3 +298,23 @@ def test_v3_pipeline_runs_fails_and_retries_with_sagemaker_core(v3, name):
     assert arguments["Train"]["ResourceConfig"]["InstanceCount"] == 2
     assert str(arguments["Train"]["HyperParameters"]["min_accuracy"]) == "0.8"
     assert arguments["Train"]["HyperParameters"]["epochs"] == "5"
+
+    # The jobs behind the steps, through sagemaker-core's resource classes.
+    from sagemaker.core.resources import ProcessingJob, TrainingJob
+
+    def job_name(step: str, kind: str) -> str:
+        return str(steps[step]["Metadata"][kind]["Arn"].rsplit("/", 1)[1])
+
+    trained = TrainingJob.get(job_name("Train", "TrainingJob"), session=v3["boto_session"],
+                              region=REGION)  # fmt: skip
+    described = sm.describe_training_job(TrainingJobName=trained.training_job_name)
+    assert trained.training_job_status == "Completed"
+    assert (
+        trained.model_artifacts.s3_model_artifacts
+        == (described["ModelArtifacts"]["S3ModelArtifacts"])
+    )
+    assert trained.resource_config.instance_count == 2
+    evaluated = ProcessingJob.get(job_name("Evaluate", "ProcessingJob"),
+                                  session=v3["boto_session"], region=REGION)  # fmt: skip
+    assert evaluated.processing_job_status == "Completed"
+    assert evaluated.processing_job_arn == steps["Evaluate"]["Metadata"]["ProcessingJob"]["Arn"]

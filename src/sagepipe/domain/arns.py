@@ -13,6 +13,9 @@ _PIPELINE_ARN = re.compile(
 )
 _EXECUTION_ARN = re.compile(_PIPELINE_ARN.pattern + r"/execution/(?P<id>[^/]+)")
 _ALNUM = string.ascii_lowercase + string.digits
+# Any SageMaker resource ARN: region, account, kind, the rest.
+_RESOURCE_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:([a-z0-9\-]*):([0-9]{12}):([a-z\-]*)/(.+)")
+REGISTRY_KINDS = ("model", "model-package", "model-package-group")
 
 
 def pipeline_arn(region: str, account: str, name: str) -> str:
@@ -21,6 +24,24 @@ def pipeline_arn(region: str, account: str, name: str) -> str:
 
 def execution_arn(pipeline: str, execution_id: str) -> str:
     return f"{pipeline}/execution/{execution_id}"
+
+
+def registry_kind(arn: str) -> str | None:
+    """The kind of a model, model package or model package group ARN; else None."""
+    found = _RESOURCE_ARN.fullmatch(arn)
+    return found.group(3) if found and found.group(3) in REGISTRY_KINDS else None
+
+
+def registry_arn(region: str, account: str, kind: str, name_or_arn: str) -> str | None:
+    """The stored ARN (name part lower-cased, as names are looked up) that a name or an ARN
+    of `kind` means to a caller in `region` and `account`; None for an ARN of another
+    account, region or kind, which answers as a resource that does not exist."""
+    found = _RESOURCE_ARN.fullmatch(name_or_arn)
+    if found is None:
+        return f"arn:aws:sagemaker:{region}:{account}:{kind}/{name_or_arn.lower()}"
+    if found.groups()[:3] != (region, account, kind):
+        return None
+    return f"arn:aws:sagemaker:{region}:{account}:{kind}/{found.group(4).lower()}"
 
 
 class _RandomPool(threading.local):

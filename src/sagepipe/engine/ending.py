@@ -12,7 +12,7 @@ from sagepipe.domain.definition import Definition
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.domain.retry_policy import next_retry_delay
 from sagepipe.domain.states import ExecutionStatus, StepStatus
-from sagepipe.engine import step_cache
+from sagepipe.engine import registry, step_cache
 from sagepipe.engine.batch import Batch
 from sagepipe.engine.step_properties import properties_of
 from sagepipe.runners.metadata import ARN_MEMBERS, step_metadata
@@ -61,6 +61,7 @@ class StepEnding:
         batch.put(record, previous, now)
         batch.attempts_end.append(self.attempt_end(record, None))
         step_cache.remember(batch, self.execution, self.definition.steps[name], record)
+        registry.remember(batch, self.execution, record, now)
 
     def fail(
         self,

@@ -16,7 +16,7 @@ from sagepipe.domain.definition import Definition, StepSpec
 from sagepipe.domain.expressions import ExpressionError, resolve
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.domain.states import StepStatus
-from sagepipe.engine import step_cache
+from sagepipe.engine import registry, step_cache
 from sagepipe.engine.batch import Batch
 from sagepipe.engine.documents import DocumentReader
 from sagepipe.engine.ending import StepEnding
@@ -211,10 +211,16 @@ class StepStarter:
             arguments = {}
         if not isinstance(top, dict):
             top = {}
+        version = await registry.reserve_version(self.db, execution, spec.type, arguments, now)
         name, arn = jobs.resource_for(
             spec.type, arguments, region=execution.region, account=execution.account,
             execution_id=execution.exec_id, step_name=spec.name, rand=jobs.new_rand(),
+            model_package_version=version,
         )  # fmt: skip
+        if arn and (refusal := await registry.name_taken(self.db, spec.type, arguments, arn)):
+            self._to_executing(batch, record, now)
+            self.ending.end_now(batch, record, StepStatus.FAILED, now, refusal)
+            return True
         if spec.type == "Lambda":
             arn = top.get("FunctionArn")
         if spec.cache_enabled:

@@ -17,6 +17,10 @@ IN_SCOPE = (
     "DescribeProcessingJob", "DescribeTrainingJob", "DescribeTransformJob",
     "ListProcessingJobs", "ListTrainingJobs", "ListTransformJobs",
     "StopProcessingJob", "StopTrainingJob", "StopTransformJob",
+    "DescribeModel", "ListModels", "DeleteModel",
+    "CreateModelPackageGroup", "DescribeModelPackageGroup", "ListModelPackageGroups",
+    "DeleteModelPackageGroup", "DescribeModelPackage", "ListModelPackages",
+    "UpdateModelPackage", "DeleteModelPackage",
 )  # fmt: skip
 
 # And CloudWatch Logs' three job-log operations, on the same port (target Logs_20140328.*).

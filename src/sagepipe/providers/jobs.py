@@ -128,11 +128,15 @@ def summary(kind: JobKind, row: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def like_escaped(text: str) -> str:
+    """`text` lower-cased, as a literal in a LIKE pattern with ESCAPE '!'."""
+    return text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def name_like(scope: str, text: str, *, anywhere: bool) -> str:
     """The LIKE pattern (escape '!') of job ARNs in `scope` whose name holds `text` anywhere,
     or starts with it; never matching the ARN's own prefix."""
-    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return f"{scope}/{'%' if anywhere else ''}{escaped}%"
+    return f"{scope}/{'%' if anywhere else ''}{like_escaped(text)}%"
 
 
 def list_params(scope: str, limit: int, **given: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""AddTags, ListTags, DeleteTags on pipeline ARNs (the SDK's upsert(tags=...) calls them) and
-on the ARNs of the jobs behind the steps (providers/jobs.py)."""
+"""AddTags, ListTags, DeleteTags on pipeline ARNs (the SDK's upsert(tags=...) calls them), on
+the ARNs of the jobs behind the steps (providers/jobs.py) and on models, model packages and
+their groups (providers/registry.py)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,14 @@ class TagsProvider:
         self.db = db
 
     def _resource_arn(self, tx: Tx, ctx: RequestContext, resource_arn: str) -> str:
-        """The ARN tags are kept under: a pipeline's, or a job's (its name part lower-cased,
-        as job names are looked up); anything else, or another account's, does not exist."""
+        """The ARN tags are kept under: a pipeline's, or a job's, model's, model package's or
+        group's (its name part lower-cased, as their names are looked up); anything else, or
+        another account's, does not exist."""
+        if (kind := arns.registry_kind(resource_arn)) is not None:
+            arn = arns.registry_arn(ctx.region, ctx.account, kind, resource_arn)
+            if arn is None or tx.one("registry_get", arn=arn) is None:
+                raise ResourceNotFound(f"Resource '{resource_arn}' does not exist.")
+            return arn
         scope = listed_scope(resource_arn)
         if scope is not None:
             arn = f"{scope}/{resource_arn.split('/', 1)[1].lower()}"

@@ -75,6 +75,7 @@ NAME_ARGUMENTS: dict[str, str] = {
     "BedrockCustomModelDeployment": "ModelDeploymentName",
     "BedrockModelImport": "JobName",
     "BedrockProvisionedModelThroughput": "ProvisionedModelName",
+    "RegisterModel": "ModelPackageName",  # an unversioned package's; a version is its group's
 }
 
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9-]+")
@@ -170,7 +171,7 @@ def resource_for(
     if step_type in BEDROCK_KINDS:
         return name, job_arn(region, account, BEDROCK_KINDS[step_type], name, service="bedrock")
     if step_type == "RegisterModel" and arguments.get("ModelPackageGroupName"):
-        group = str(arguments["ModelPackageGroupName"])
+        group = group_name(arguments["ModelPackageGroupName"])
         arn = job_arn(region, account, "model-package", f"{group}/{model_package_version}")
         return group, arn
     if step_type == "HubContent":
@@ -189,6 +190,12 @@ def resource_for(
         return name, job_arn(region, account, "job", f"{category}/{name}")
     kind = JOB_KINDS.get(step_type)
     return name, (job_arn(region, account, kind, name) if kind else None)
+
+
+def group_name(value: object) -> str:
+    """A model package group's name, from its name or its ARN (both are accepted)."""
+    text = str(value)
+    return text.rsplit("/", 1)[-1] if text.startswith("arn:") else text
 
 
 def listed_scope(arn: object) -> str | None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sagepipe.runners.jobs import derived_id, emr_ids
+from sagepipe.runners.contracts.plan import string_map
+from sagepipe.runners.jobs import derived_id, emr_ids, group_name
 
 DEFAULT_REGION, DEFAULT_ACCOUNT = "us-east-1", "123456789012"
 
@@ -205,6 +206,7 @@ def _register_model(c: _Ctx) -> dict:
         "ModelPackageName": c.args.get("ModelPackageName") or group or c.name,
         "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []}}
     if group:  # versioned package: the version is the ARN's last segment
+        props["ModelPackageName"] = props["ModelPackageGroupName"] = group_name(group)
         tail = (c.arn or "").rsplit("/", 1)[-1]
         props["ModelPackageVersion"] = int(tail) if tail.isdigit() else 1
         props["ModelApprovalStatus"] = c.args.get("ModelApprovalStatus", "PendingManualApproval")
@@ -452,6 +454,9 @@ def simulated_properties(
     props.update(dict.fromkeys(describe.end.split(), ended))
     if describe.extra:
         props.update(describe.extra(c))
+    for member in ("HyperParameters", "Environment"):  # string maps, as Describe* has them
+        if isinstance(props.get(member), dict):
+            props[member] = string_map(props[member])
     return {k: v for k, v in props.items() if v is not None and k != "-"}
 
 

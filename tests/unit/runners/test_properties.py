@@ -478,6 +478,31 @@ def test_training():
     assert props["TrainingTimeInSeconds"] == 90
 
 
+def test_string_maps_hold_text_whatever_a_pipeline_variable_resolved_to():
+    # SDK v3 puts bare `Get`s of Float and Boolean parameters into HyperParameters.
+    args = dict(TRAINING, HyperParameters={"lr": 0.8, "deep": True, "epochs": 5, "name": "x"},
+                Environment={"DEBUG": False})  # fmt: skip
+    props = simulated_properties("Training", args, "job", None, started=STARTED, ended=ENDED)
+    assert props["HyperParameters"] == {"lr": "0.8", "deep": "true", "epochs": "5", "name": "x"}
+    assert props["Environment"] == {"DEBUG": "false"}
+
+
+def test_register_model_by_group_arn_names_the_group():
+    group_arn = "arn:aws:sagemaker:us-west-2:111122223333:model-package-group/MyGroup"
+    name, arn = resource_for(
+        "RegisterModel", {"ModelPackageGroupName": group_arn}, region="us-west-2",
+        account="111122223333", execution_id="e", step_name="R", rand="r",
+        model_package_version=3,
+    )  # fmt: skip
+    assert (name, arn) == (
+        "MyGroup",
+        "arn:aws:sagemaker:us-west-2:111122223333:model-package/mygroup/3",
+    )
+    props = simulated_properties("RegisterModel", {"ModelPackageGroupName": group_arn}, name, arn,
+                                 started=STARTED, ended=ENDED)  # fmt: skip
+    assert props["ModelPackageGroupName"] == "MyGroup" and props["ModelPackageVersion"] == 3
+
+
 def test_training_without_output_path_uses_default_bucket():
     args = {k: v for k, v in TRAINING.items() if k != "OutputDataConfig"}
     props = simulated_properties("Training", args, "job", None, started=STARTED, ended=ENDED)

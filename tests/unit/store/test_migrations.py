@@ -80,7 +80,7 @@ def test_events_of_an_older_database_are_kept_one_row_each(db_url: str) -> None:
     rows = query(db_url, "SELECT execution_arn, transitions FROM execution_events ORDER BY id")
     stored = [(arn, json.loads(transitions)) for arn, transitions in rows]
     assert stored == [(arn, [[step, n, old, new, at]]) for arn, step, n, old, new, at in OLD_EVENTS]
-    assert migrate(db_url) == [5]
+    assert migrate(db_url) == [5, 6]
     assert migrate(db_url) == []
 
 
@@ -101,7 +101,7 @@ def test_the_jobs_of_an_older_databases_attempts_are_found_by_arn(db_url: str) -
         [(e, n, a, 2.0 if e == "arn:e2" else 1.0, j) for e, n, a, j in rows],
     )
 
-    assert migrate(db_url) == [5]
+    assert migrate(db_url, up_to=5) == [5]
 
     found = query(
         db_url, "SELECT execution_arn, name, job_scope, job_arn FROM attempts ORDER BY 2, 1"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sagepipe.domain.expressions import to_text
+
 OPT_ML = "/opt/ml"
 
 
@@ -57,6 +59,13 @@ class JobPlan:
         if data.get("checkpoint"):
             data["checkpoint"] = Upload(**data["checkpoint"])
         return cls(**data)
+
+
+def string_map(value: Any) -> dict[str, str]:
+    """A string-to-string map of the request (HyperParameters, Environment) as the job gets
+    it: a pipeline variable resolved into it may be a number or a boolean (SDK v3 puts bare
+    `Get`s there), which the service turns into text as Std:Join does."""
+    return {str(k): to_text(v) for k, v in (value or {}).items()}
 
 
 def resource_config(instance_count: int, current: int = 1) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sagepipe.runners.contracts.plan import (
     JobPlan,
     Upload,
     resource_config,
+    string_map,
     under_opt_ml,
 )
 
@@ -27,7 +28,7 @@ def processing_plan(arguments: dict[str, Any], job_name: str, job_arn: str | Non
         image=str(app.get("ImageUri") or ""),
         entrypoint=entrypoint or None,
         arguments=container_args,
-        environment={str(k): str(v) for k, v in (arguments.get("Environment") or {}).items()},
+        environment=string_map(arguments.get("Environment")),
         instance_count=count,
     )
     plan.environment.setdefault("PROCESSING_JOB_NAME", job_name)

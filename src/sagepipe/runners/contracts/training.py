@@ -10,6 +10,7 @@ from sagepipe.runners.contracts.plan import (
     JobPlan,
     Upload,
     resource_config,
+    string_map,
     under_opt_ml,
 )
 
@@ -25,7 +26,7 @@ def training_plan(arguments: dict[str, Any], job_name: str, job_arn: str | None)
     spec = arguments.get("AlgorithmSpecification") or {}
     resources = arguments.get("ResourceConfig") or {}
     count = int(resources.get("InstanceCount") or 1)
-    hyper = {str(k): str(v) for k, v in (arguments.get("HyperParameters") or {}).items()}
+    hyper = string_map(arguments.get("HyperParameters"))
     entrypoint = list(spec.get("ContainerEntrypoint") or [])
     container_args = list(spec.get("ContainerArguments") or [])
     mode = spec.get("TrainingInputMode", "File")
@@ -39,7 +40,7 @@ def training_plan(arguments: dict[str, Any], job_name: str, job_arn: str | None)
         image=str(spec.get("TrainingImage") or spec.get("AlgorithmName") or ""),
         entrypoint=entrypoint or None,
         arguments=container_args,
-        environment={str(k): str(v) for k, v in (arguments.get("Environment") or {}).items()},
+        environment=string_map(arguments.get("Environment")),
         instance_count=count,
         script_mode="sagemaker_program" in hyper,
         metric_definitions=list(spec.get("MetricDefinitions") or []),

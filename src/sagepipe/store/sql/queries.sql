@@ -552,3 +552,86 @@ WHERE a.job_scope = :scope
            OR (a.started = :cursor_key AND a.job_arn > :cursor_arn))))
 ORDER BY status_rank ASC, a.started ASC, a.job_arn ASC
 LIMIT :limit
+
+------------------------------------------------------------------ registry
+-- Models, model packages and model package groups (migration 0006).
+-- name: registry_get
+SELECT arn, scope, name, group_arn, version, last_version, approval, created, document,
+  execution_arn
+FROM registry WHERE arn = :arn
+
+-- name: registry_insert
+INSERT INTO registry (arn, scope, name, name_key, sort_name, group_arn, version, last_version,
+  approval, created, document, execution_arn)
+VALUES (:arn, :scope, :name, :name_key, :sort_name, :group_arn, :version, :last_version,
+  :approval, :now, :document, :execution_arn)
+ON CONFLICT (arn) DO NOTHING
+
+-- name: registry_next_version
+UPDATE registry SET last_version = last_version + 1 WHERE arn = :arn
+RETURNING last_version
+
+-- name: registry_update
+UPDATE registry SET document = :document, approval = :approval WHERE arn = :arn
+
+-- name: registry_delete
+DELETE FROM registry WHERE arn = :arn
+
+-- name: registry_group_has_packages
+SELECT 1 AS found FROM registry WHERE group_arn = :group_arn LIMIT 1
+
+-- name: registry_by_created_asc
+SELECT arn, name, group_arn, version, approval, created, document FROM registry
+WHERE scope = :scope
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:contains IS NULL OR name_key LIKE :contains ESCAPE '!')
+  AND (:group_arn IS NULL OR group_arn = :group_arn)
+  AND (:versioned IS NULL OR (:versioned = 1 AND version IS NOT NULL)
+       OR (:versioned = 0 AND version IS NULL))
+  AND (:approval IS NULL OR approval = :approval)
+  AND (:cursor_key IS NULL OR created > :cursor_key
+       OR (created = :cursor_key AND arn > :cursor_arn))
+ORDER BY created ASC, arn ASC
+LIMIT :limit
+
+-- name: registry_by_created_desc
+SELECT arn, name, group_arn, version, approval, created, document FROM registry
+WHERE scope = :scope
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:contains IS NULL OR name_key LIKE :contains ESCAPE '!')
+  AND (:group_arn IS NULL OR group_arn = :group_arn)
+  AND (:versioned IS NULL OR (:versioned = 1 AND version IS NOT NULL)
+       OR (:versioned = 0 AND version IS NULL))
+  AND (:approval IS NULL OR approval = :approval)
+  AND (:cursor_key IS NULL OR created < :cursor_key
+       OR (created = :cursor_key AND arn < :cursor_arn))
+ORDER BY created DESC, arn DESC
+LIMIT :limit
+
+-- name: registry_by_name_asc
+SELECT arn, name, group_arn, version, approval, created, document, sort_name FROM registry
+WHERE scope = :scope
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:contains IS NULL OR name_key LIKE :contains ESCAPE '!')
+  AND (:group_arn IS NULL OR group_arn = :group_arn)
+  AND (:versioned IS NULL OR (:versioned = 1 AND version IS NOT NULL)
+       OR (:versioned = 0 AND version IS NULL))
+  AND (:approval IS NULL OR approval = :approval)
+  AND (:cursor_name IS NULL OR sort_name > :cursor_name
+       OR (sort_name = :cursor_name AND arn > :cursor_arn))
+ORDER BY sort_name ASC, arn ASC
+LIMIT :limit
+
+-- name: registry_by_name_desc
+SELECT arn, name, group_arn, version, approval, created, document, sort_name FROM registry
+WHERE scope = :scope
+  AND (:after IS NULL OR created > :after) AND (:before IS NULL OR created < :before)
+  AND (:contains IS NULL OR name_key LIKE :contains ESCAPE '!')
+  AND (:group_arn IS NULL OR group_arn = :group_arn)
+  AND (:versioned IS NULL OR (:versioned = 1 AND version IS NOT NULL)
+       OR (:versioned = 0 AND version IS NULL))
+  AND (:approval IS NULL OR approval = :approval)
+  AND (:cursor_name IS NULL OR sort_name < :cursor_name
+       OR (sort_name = :cursor_name AND arn < :cursor_arn))
+ORDER BY sort_name DESC, arn DESC
+LIMIT :limit
