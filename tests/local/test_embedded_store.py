@@ -266,3 +266,52 @@ def test_the_store_takes_writes_to_many_buckets(servers: Any, data_dir: Path) ->
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key="k", Body=bucket.encode())
     assert [s3.get_object(Bucket=b, Key="k")["Body"].read().decode() for b in buckets] == buckets
+
+
+BIG_WRITER = (
+    "import os, pathlib\nout = pathlib.Path('/opt/ml/processing/train')\n"
+    "out.mkdir(parents=True, exist_ok=True)\n"
+    "with open(out / 'big.bin', 'wb') as f:\n"
+    "    for _ in range(160):\n        f.write(os.urandom(1 << 20))\n"
+)
+
+
+@pytest.fixture
+def small_store_disk(data_dir: Path) -> Iterator[Path]:
+    """The store's data directory on a 96 MB tmpfs of its own (needs root, as CI runs)."""
+    disk = data_dir / "s3" / "data"
+    disk.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        running = _running(data_dir)
+        if running and is_store_process(running["pid"], disk):
+            os.kill(running["pid"], signal.SIGKILL)
+            wait_for(lambda: not is_store_process(running["pid"], disk))
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_full_store_disk_fails_the_step_clearly_and_keeps_what_the_store_holds(
+    servers: Any, data_dir: Path, small_store_disk: Path, name: str
+) -> None:
+    server = servers()
+    s3 = store_client(data_dir)
+    s3.create_bucket(Bucket="demo")
+    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=b"a,1")
+    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=BIG_WRITER.encode())
+    before = snapshot(s3, "demo")
+    # The job writes 160 MB to /opt/ml (on the big disk); its upload does not fit the store's.
+    arn = run_pipeline(server, name, [processing_step("Prepare", "demo", "code/preprocess.py")])
+    assert wait_status(server.client(), arn, timeout=300)["PipelineExecutionStatus"] == "Failed"
+    reason = steps_by_name(server.client(), arn)["Prepare"]["FailureReason"]
+    assert "the object store's disk is full" in reason and str(small_store_disk) in reason, reason
+    assert reason.endswith("Free space there, then retry the execution."), reason
+    # What the store held before is all still there, and reads back whole.
+    assert snapshot(s3, "demo") == before
+    assert s3.get_object(Bucket="demo", Key="code/preprocess.py")["Body"].read() == (
+        BIG_WRITER.encode()
+    )

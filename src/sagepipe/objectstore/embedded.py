@@ -180,6 +180,7 @@ class EmbeddedStore:
             REGION,
             self._credentials["access_key_id"],
             self._credentials["secret_access_key"],
+            disk=str(self.data),
         )
 
     def _load_credentials(self) -> dict[str, str]:

@@ -5,6 +5,7 @@ copying (multipart, parallel parts, retries) rather than a hand-written loop."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,9 @@ from typing import Any
 # Objects up to this size go in one request; larger ones through boto3's transfer manager
 # (multipart, parallel parts), whose thread pool costs more than a small object's transfer.
 SINGLE_REQUEST_BYTES = 8 * 1024 * 1024
+# A write to a store whose data is on this machine failed with less free there than this (or
+# than 2% of the disk: the embedded store stops taking writes below 1%): the disk is full.
+LOW_DISK_BYTES = 64 * 1024 * 1024
 
 
 class StoreError(Exception):
@@ -27,6 +31,7 @@ class StoreConfig:
     region: str = "us-east-1"
     access_key: str | None = None  # None: the usual AWS variables or profile
     secret_key: str | None = None
+    disk: str | None = None  # where the store keeps its data, when on this machine (embedded)
 
     def job_environment(self) -> dict[str, str]:
         """The variables that point a job's own S3 clients at this store: boto3 reads
@@ -43,7 +48,8 @@ class StoreConfig:
 
     def to_json(self) -> dict[str, Any]:
         return {"endpoint_url": self.endpoint_url, "region": self.region,
-                "access_key": self.access_key, "secret_key": self.secret_key}  # fmt: skip
+                "access_key": self.access_key, "secret_key": self.secret_key,
+                "disk": self.disk}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoreConfig:
@@ -161,7 +167,8 @@ class ObjectStore:
                 return
             self.client.upload_file(str(path), bucket, key)
         except Exception as exc:
-            raise StoreError(f"Could not upload to {uri}: {_describe(exc)}") from None
+            full = disk_full(self.config.disk)
+            raise StoreError(f"Could not upload to {uri}: {full or _describe(exc)}") from None
 
     def upload_tree(self, directory: Path, uri: str) -> int:
         """Every regular file under `directory` to `uri/<relative path>` (symlinks are not
@@ -177,6 +184,22 @@ class ObjectStore:
                 self.upload_file(path, f"{base}/{path.relative_to(directory).as_posix()}")
                 count += 1
         return count
+
+
+def disk_full(disk: str | None) -> str | None:
+    """What to tell the user when the store's own disk (if on this machine) is nearly full."""
+    if disk is None:
+        return None
+    try:
+        usage = shutil.disk_usage(disk)
+    except OSError:
+        return None
+    if usage.free >= max(LOW_DISK_BYTES, usage.total // 50):
+        return None
+    return (
+        f"the object store's disk is full ({disk} has {usage.free // (1024 * 1024)} MB free "
+        f"of {usage.total // (1024 * 1024)} MB). Free space there, then retry the execution."
+    )
 
 
 def _describe(exc: Exception) -> str:

@@ -311,11 +311,12 @@ class Supervisor:
 
 
 def _failure_type(exc: StoreError) -> str | None:
-    """A missing object or bucket is the request's fault (no retry matches); anything else
+    """A missing object or bucket is the request's fault, and a full disk waits for someone to
+    free space (no retry matches either); anything else
     went wrong on the way to the store, which a Step.SERVICE_FAULT policy may retry."""
     text = str(exc)
     client = ("No S3 objects found", "does not exist", "not an S3 URI", "names no bucket",
-              "NoSuchKey", "AccessDenied", "InvalidBucketName", "larger than")  # fmt: skip
+              "NoSuchKey", "AccessDenied", "InvalidBucketName", "larger than", "disk is full")  # fmt: skip
     return None if any(marker in text for marker in client) else SERVICE_FAULT
 
 
