@@ -87,6 +87,22 @@ async def name_taken(
     return f'ValidationException: Cannot create already existing model package "{arn}".'
 
 
+async def model_document(
+    db: Database, execution: ExecutionRecord, batch: Batch, name: object
+) -> dict[str, Any] | None:
+    """The DescribeModel document of the model a Transform step names, for the runner that
+    runs it (the model's image, artifacts and inference script); None if there is none. A
+    Model step that ended in this very tick has its row in the batch, not yet stored."""
+    if not isinstance(name, str) or not name:
+        return None
+    arn = job_arn(execution.region, execution.account, "model", name)
+    for query, params in batch.statements:
+        if query == "registry_insert" and params["arn"] == arn:
+            return dict(json.loads(params["document"]))
+    found = await db.run(lambda tx: tx.one("registry_get", arn=arn), readonly=True)
+    return None if found is None else dict(json.loads(found["document"]))
+
+
 def remember(batch: Batch, execution: ExecutionRecord, record: StepRecord, now: float) -> None:
     """Record the model or model package of a succeeded step, in the tick that ends it."""
     job = record.job or {}

@@ -234,6 +234,10 @@ class StepStarter:
             "kind": STORED_KIND.get(kind, "job"), "name": name, "arn": arn, "started": now,
             "arguments": arguments, "top": top,
         }  # fmt: skip
+        if spec.type == "Transform":
+            job["model"] = await registry.model_document(
+                self.db, execution, batch, arguments.get("ModelName")
+            )
         if kind is StepKind.CALLBACK:
             job["token"] = jobs.new_rand(10)  # the model's CallbackToken: 10 alphanumerics
             job["duration"], job["outcome"] = 0, None

@@ -14,6 +14,7 @@ from sagepipe.domain.expressions import resolve
 from sagepipe.runners.contracts.plan import ContractError, JobPlan
 from sagepipe.runners.contracts.processing import processing_plan
 from sagepipe.runners.contracts.training import training_plan
+from sagepipe.runners.contracts.transform import DRIVER, SETTINGS, transform_plan
 
 DEFINITION = json.loads((Path(__file__).parents[2] / "data" / "sdk_v2_definition.json").read_text())
 STEPS = {s["Name"]: s for s in DEFINITION["Steps"]}
@@ -122,3 +123,50 @@ def test_checkpoints_are_restored_and_saved_from_their_local_path() -> None:
         "/opt/ml/checkpoints",
         "s3://bucket/ckpt",
     )
+
+
+MODEL = {"ModelName": "m", "PrimaryContainer": {
+    "Image": "img:1", "ModelDataUrl": "s3://b/model.tar.gz",
+    "Environment": {"SAGEMAKER_PROGRAM": "infer.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "s3://b/code/sourcedir.tar.gz"}}}  # fmt: skip
+TRANSFORM = {
+    "ModelName": "m", "MaxPayloadInMB": 2, "BatchStrategy": "SingleRecord",
+    "TransformInput": {"ContentType": "application/json", "SplitType": "Line",
+                       "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                       "S3Uri": "s3://b/batch"}}},
+    "TransformOutput": {"S3OutputPath": "s3://b/out", "AssembleWith": "Line"},
+    "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+}  # fmt: skip
+
+
+def test_transform_plan_stages_the_model_its_code_and_the_inputs() -> None:
+    plan = transform_plan(TRANSFORM, JOB, None, MODEL)
+    assert plan.image == "img:1" and plan.entrypoint == ["python3", DRIVER]
+    assert Path(DRIVER).is_file()  # shipped inside the package
+    assert [(d.uri, d.path) for d in plan.downloads] == [
+        ("s3://b/model.tar.gz", "/opt/ml/input/model"),
+        ("s3://b/code/sourcedir.tar.gz", "/opt/ml/input/code"),
+        ("s3://b/batch", "/opt/ml/input/data"),
+    ]
+    assert plan.environment["SAGEMAKER_PROGRAM"] == "infer.py"
+    assert plan.environment["SAGEMAKER_BATCH_STRATEGY"] == "SINGLE_RECORD"
+    assert plan.files[SETTINGS] == {
+        "content_type": "application/json", "accept": "application/json", "split": "Line",
+        "compression": "None", "strategy": "SingleRecord", "max_payload_bytes": 2 << 20,
+        "assemble_with": "Line"}  # fmt: skip
+    assert [(u.path, u.uri) for u in plan.uploads] == [("/opt/ml/transform", "s3://b/out")]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"TransformInput": {**TRANSFORM["TransformInput"], "SplitType": "RecordIO"}},
+         "SplitType RecordIO"),
+        ({"DataProcessing": {"JoinSource": "Input"}}, "JoinSource"),
+    ],
+)  # fmt: skip
+def test_transform_plan_refuses_what_the_local_runner_cannot_do(change: dict, reason: str) -> None:
+    with pytest.raises(ContractError, match=reason):
+        transform_plan({**TRANSFORM, **change}, JOB, None, MODEL)
+    with pytest.raises(ContractError, match='Could not find model "m"'):
+        transform_plan(TRANSFORM, JOB, None, None)

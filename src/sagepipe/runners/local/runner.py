@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,22 @@ from sagepipe.objectstore.store import StoreConfig
 from sagepipe.runners.contracts.plan import ContractError, JobPlan
 from sagepipe.runners.contracts.processing import processing_plan
 from sagepipe.runners.contracts.training import training_plan
+from sagepipe.runners.contracts.transform import transform_plan
 from sagepipe.runners.local.images import ImageMap
 from sagepipe.runners.local.jobdir import JobDir
 from sagepipe.runners.local.sandbox import Sandbox
 from sagepipe.runners.port import FAILED, STOPPED, SUCCEEDED, Job, JobRequest, Outcome
 from sagepipe.runners.properties import jsonable, simulated_properties
 
-PLANS = {"Processing": processing_plan, "Training": training_plan}
+# Each step type's plan from its job: resolved arguments, name, ARN (and a Transform's model,
+# which the engine looked up when the step started).
+PLANS: dict[str, Callable[[Job], JobPlan]] = {
+    "Processing": lambda job: processing_plan(job["arguments"], job["name"], job["arn"]),
+    "Training": lambda job: training_plan(job["arguments"], job["name"], job["arn"]),
+    "Transform": lambda job: transform_plan(
+        job["arguments"], job["name"], job["arn"], job.get("model")
+    ),
+}
 # Variables a job inherits from the server; the rest of its environment is the job's own.
 INHERITED = ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
 LAUNCH_GRACE_S = 10.0  # a supervisor this new may not have written its pid yet
@@ -153,7 +163,7 @@ class LocalRunner:
             raise ContractError(
                 f"ClientError: the local runner does not run {step_type} steps yet."
             )
-        plan: JobPlan = PLANS[step_type](job["arguments"], job["name"], job["arn"])
+        plan = PLANS[step_type](job)
         profile = self.images.lookup(plan.image)
         environment = {k: os.environ[k] for k in INHERITED if k in os.environ}
         paths = [str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]
