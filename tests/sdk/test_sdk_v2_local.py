@@ -253,3 +253,72 @@ def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_wi
     capsys.readouterr()
     session.logs_for_job(described_job["TrainingJobName"], wait=False)
     assert "train_accuracy=" in capsys.readouterr().out
+
+
+INFERENCE = """
+import os, joblib
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+"""
+
+
+def test_an_sdk_v2_batch_transform_scores_with_the_trained_model(
+    local_server: ServerProcess, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    """Train, create an SKLearnModel with an inference script, and score a CSV with a
+    Transformer in a TransformStep: the SDK's own repack step, the model's model_fn and the
+    default CSV input/predict/output handling all run for real."""
+    from sagemaker.sklearn.model import SKLearnModel
+    from sagemaker.transformer import Transformer
+    from sagemaker.workflow.model_step import ModelStep
+    from sagemaker.workflow.steps import TransformStep
+
+    bucket, name = f"b-{uuid.uuid4().hex[:8]}", f"sdk-batch-{uuid.uuid4().hex[:6]}"
+    s3 = s3_server.client()
+    s3.create_bucket(Bucket=bucket)
+    rows = [line.rsplit(",", 1) for line in dataset().decode().splitlines()]
+    s3.put_object(Bucket=bucket, Key="data/train/train.csv", Body=dataset())
+    s3.put_object(Bucket=bucket, Key="batch/features.csv",
+                  Body="\n".join(features for features, _ in rows[:20]).encode())  # fmt: skip
+    code = tmp_path / "code"
+    (code / "train").mkdir(parents=True)
+    (code / "serve").mkdir()
+    (code / "train" / "train.py").write_text(TRAIN)
+    (code / "serve" / "inference.py").write_text(INFERENCE)
+    boto_session = boto3.Session(region_name=REGION, **KEYS)
+    session = PipelineSession(
+        boto_session=boto_session,
+        sagemaker_client=boto_session.client("sagemaker", endpoint_url=local_server.url),
+        default_bucket=bucket,
+        sagemaker_config={"SchemaVersion": "1.0",
+                          "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
+    )  # fmt: skip
+    estimator = SKLearn(entry_point="train.py", source_dir=str(code / "train"),
+                        framework_version="1.2-1", instance_type="ml.m5.xlarge", role=ROLE,
+                        output_path=f"s3://{bucket}/models", sagemaker_session=session)  # fmt: skip
+    train = TrainingStep("Train", step_args=estimator.fit(
+        {"train": TrainingInput(f"s3://{bucket}/data/train", content_type="text/csv")}))  # fmt: skip
+    model = SKLearnModel(model_data=train.properties.ModelArtifacts.S3ModelArtifacts,
+                         entry_point="inference.py", source_dir=str(code / "serve"),
+                         framework_version="1.2-1", role=ROLE, sagemaker_session=session)  # fmt: skip
+    create = ModelStep("CreateModel", step_args=model.create(instance_type="ml.m5.large"))
+    transformer = Transformer(model_name=create.properties.ModelName, instance_count=1,
+                              instance_type="ml.m5.large", output_path=f"s3://{bucket}/scored",
+                              accept="text/csv", assemble_with="Line", sagemaker_session=session)  # fmt: skip
+    score = TransformStep("Score", step_args=transformer.transform(
+        data=f"s3://{bucket}/batch", content_type="text/csv", split_type="Line"))  # fmt: skip
+    pipeline = Pipeline(name=name, steps=[train, create, score], sagemaker_session=session)
+    pipeline.upsert(role_arn=ROLE)
+    execution = pipeline.start()
+    try:
+        execution.wait(delay=1, max_attempts=300)
+    finally:
+        ran = {s["StepName"]: s for s in execution.list_steps()}
+    assert {s["StepStatus"] for s in ran.values()} == {"Succeeded"}, ran
+
+    scored = s3.get_object(Bucket=bucket, Key="scored/features.csv.out")["Body"].read().decode()
+    predictions = [int(float(line)) for line in scored.splitlines()]
+    assert len(predictions) == 20 and set(predictions) <= {0, 1}
+    truth = [int(label) for _, label in rows[:20]]
+    assert sum(p == t for p, t in zip(predictions, truth, strict=True)) >= 15  # it learned
