@@ -117,20 +117,24 @@ class ObjectStore:
             raise StoreError(f"Could not list {uri}: {_describe(exc)}") from None
         return found
 
-    def download(self, uri: str, dest: Path) -> int:
+    def download(self, uri: str, dest: Path, shard: tuple[int, int] = (0, 1)) -> int:
         """SageMaker's S3Prefix rule: the URI as one exact object (to `dest/<its name>`), else
         every object under it as a prefix, keeping paths relative to it. The number of
-        objects; none is an error, as on AWS."""
+        objects; none is an error, as on AWS. `shard` (index, count): ShardedByS3Key, this
+        instance's share only (every count-th object in key order, from index)."""
         bucket, key = split_uri(uri)
         objects = self.list_keys(uri)
         exact = [k for k, _ in objects if k == key and not key.endswith("/")]
         dest.mkdir(parents=True, exist_ok=True)
         sizes = dict(objects)
+        index, shards = shard
         if exact:
+            if index != 0:
+                return 0  # one object: the first instance's share
             self._fetch(bucket, key, dest / os.path.basename(key), uri, sizes[key])
             return 1
         base = key if key.endswith("/") or not key else key + "/"
-        count = 0
+        found = fetched = 0
         for object_key, size in objects:
             if not object_key.startswith(base) or object_key.endswith("/"):
                 continue  # `s3://b/data` must not take `s3://b/database.csv`; folder markers
@@ -138,11 +142,14 @@ class ObjectStore:
             target = (dest / relative).resolve()
             if not target.is_relative_to(dest.resolve()):
                 continue  # a key with `..` cannot write outside the input's directory
+            found += 1
+            if (found - 1) % shards != index:
+                continue
             self._fetch(bucket, object_key, target, f"s3://{bucket}/{object_key}", size)
-            count += 1
-        if count == 0:
+            fetched += 1
+        if found == 0:
             raise StoreError(f'ClientError: No S3 objects found under S3 URL "{uri}".')
-        return count
+        return fetched
 
     def _fetch(self, bucket: str, key: str, target: Path, uri: str, size: int) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

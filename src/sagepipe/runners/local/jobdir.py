@@ -4,7 +4,8 @@ supervisor and a server that restarts all read the same facts.
     spec.json        what to run (written by the server before the launch)
     launched         created exclusively by the one launch that may happen
     supervisor.json  the supervisor's pid and its process start time (pid reuse check)
-    opt-ml/          what the job sees at /opt/ml
+    opt-ml/          what the job sees at /opt/ml (its first instance: the others, with
+                     InstanceCount > 1, see opt-ml-algo-<i>/)
     log              the job's stdout and stderr, in order
     result.json      how it ended, written once, atomically, after the uploads
     stop             present once a stop was asked for

@@ -32,6 +32,7 @@ FAILURE_LIMIT = 1024  # characters of /opt/ml/output/failure that become the Fai
 MESSAGE_LIMIT = 1024  # bytes of /opt/ml/output/message that become the ExitMessage
 SERVICE_FAULT = "Step.SERVICE_FAULT"
 DISK_CHECK_SECONDS = 1.0  # how often a running job's use of /opt/ml is measured
+INSTANCES_CHECK_SECONDS = 0.2  # how soon one instance's failure stops the others
 GB = 1024**3
 # Object stores made before this process was forked (runners/local/launcher.py): reused, since
 # making a client is most of a supervisor's start-up cost.
@@ -57,7 +58,9 @@ class Supervisor:
         self.store = WARM_STORES.get(config) or ObjectStore(config)
         self.log = log
         self.grace = float(spec.get("stop_grace_seconds", 30))
-        self.child: subprocess.Popen[bytes] | None = None
+        self.hosts = max(int(self.plan.instance_count or 1), 1)
+        self.children: list[subprocess.Popen[bytes]] = []  # one process per instance
+        self.failed_host = 1  # the instance whose failure file explains a failed job
         self.stop_asked = threading.Event()
         self.timed_out = False
         self.over_quota = 0  # bytes found under /opt/ml when the job passed VolumeSizeInGB
@@ -69,19 +72,37 @@ class Supervisor:
 
     def request_stop(self, *_: Any) -> None:
         self.stop_asked.set()
-        child = self.child
-        if child is not None and child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
-            timer = threading.Timer(self.grace, self._kill)
+        self._end_children()
+
+    def _end_children(self) -> None:
+        """SIGTERM to every instance still running, SIGKILL after the grace period."""
+        if self._signal(signal.SIGTERM):
+            timer = threading.Timer(self.grace, self._signal, (signal.SIGKILL,))
             timer.daemon = True  # the supervisor's own end must not wait for it
             timer.start()
 
-    def _kill(self) -> None:
-        child = self.child
-        if child is not None and child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
+    def _signal(self, number: int) -> bool:
+        running = False
+        for child in list(self.children):
+            if child.poll() is None:
+                running = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, number)
+        return running
+
+    # ------------------------------------------------------------------ instances
+    def root(self, host: int) -> Path:
+        """What instance `host` (1-based) sees at /opt/ml; the first one's is the job dir's."""
+        return self.jobdir.opt_ml if host == 1 else self.jobdir.path / f"opt-ml-algo-{host}"
+
+    def inside(self, container_path: str, host: int = 1) -> Path:
+        return self.root(host) / container_path[len("/opt/ml") :].lstrip("/")
+
+    def host_file(self, document: Any, host: int) -> Any:
+        """A config file as instance `host` gets it: resourceconfig.json names it current."""
+        if isinstance(document, dict) and "current_host" in document:
+            return {**document, "current_host": f"algo-{host}"}
+        return document
 
     def check_stop(self) -> None:
         if self.stop_asked.is_set():
@@ -114,25 +135,31 @@ class Supervisor:
         return result
 
     def stage(self) -> None:
+        for host in range(1, self.hosts + 1):
+            self._stage_host(host)
+
+    def _stage_host(self, host: int) -> None:
+        which = f" (algo-{host})" if self.hosts > 1 else ""
         for download in self.plan.downloads:
             self.check_stop()
-            target = self.jobdir.inside(download.path)
+            target = self.inside(download.path, host)
+            shard = (host - 1, self.hosts) if download.sharded else (0, 1)
             try:
-                count = self._download(download, target)
+                count = self._download(download, target, shard)
             except StoreError as exc:
                 raise JobFailed(str(exc), _failure_type(exc)) from None
-            self.say(f"staged {download.uri} -> {download.path} ({count} object(s))")
+            self.say(f"staged {download.uri} -> {download.path}{which} ({count} object(s))")
         if self.plan.checkpoint:
             with contextlib.suppress(StoreError):  # nothing to restore on a first run
-                self.store.download(self.plan.checkpoint.uri, self.jobdir.inside(
-                    self.plan.checkpoint.path))  # fmt: skip
+                self.store.download(self.plan.checkpoint.uri, self.inside(
+                    self.plan.checkpoint.path, host))  # fmt: skip
         for directory in self.plan.directories:
-            self.jobdir.inside(directory).mkdir(parents=True, exist_ok=True)
+            self.inside(directory, host).mkdir(parents=True, exist_ok=True)
         for path, document in self.plan.files.items():
-            target = self.jobdir.inside(path)
+            target = self.inside(path, host)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(json.dumps(document))
-        used = self.disk_used()
+            target.write_text(json.dumps(self.host_file(document, host)))
+        used = self.disk_used(host)
         if self.plan.volume_gb and used > self.plan.volume_gb * GB:
             raise JobFailed(
                 f"ClientError: the job's inputs take {used / GB:.2f} GB, more than its "
@@ -140,9 +167,9 @@ class Supervisor:
                 "VolumeSizeInGB, or fewer inputs."
             )
 
-    def disk_used(self) -> int:
-        """Bytes the job directory's /opt/ml tree takes on disk (allocated blocks)."""
-        total, pending = 0, [str(self.jobdir.opt_ml)]
+    def disk_used(self, host: int = 1) -> int:
+        """Bytes instance `host`'s /opt/ml tree takes on disk (allocated blocks)."""
+        total, pending = 0, [str(self.root(host))]
         while pending:
             with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
                 for entry in entries:
@@ -153,9 +180,9 @@ class Supervisor:
                             total += entry.stat(follow_symlinks=False).st_blocks * 512
         return total
 
-    def _download(self, download: Download, target: Path) -> int:
+    def _download(self, download: Download, target: Path, shard: tuple[int, int]) -> int:
         if download.data_type != "ManifestFile":
-            return self.store.download(download.uri, target)
+            return self.store.download(download.uri, target, shard)
         try:
             manifest = json.loads(self.store.get_bytes(download.uri))
             prefix, keys = manifest[0]["prefix"], manifest[1:]
@@ -164,52 +191,67 @@ class Supervisor:
                 f"ClientError: the manifest {download.uri} is not a JSON list "
                 '[{"prefix": "s3://..."}, "key", ...].'
             ) from None
-        for key in keys:
+        mine = keys[shard[0] :: shard[1]]
+        for key in mine:
             self.store.download(prefix.rstrip("/") + "/" + key, (target / key).parent)
-        return len(keys)
+        return len(mine)
 
     def execute(self) -> int:
+        """Run one process per instance, each in its own sandbox; the exit code of the job:
+        0 when every instance exits 0, else the first failing one's (the others are then
+        stopped, as a multi-instance job ends when one instance fails)."""
         sandbox = Sandbox(self.spec["sandbox"])
-        self.jobdir.park.mkdir(exist_ok=True)
-        command = sandbox.wrap(
-            self.spec["command"], self.jobdir.opt_ml, self.jobdir.hosts, self.jobdir.park,
-            self.spec.get("cwd", "/opt/ml"),
-        )  # fmt: skip
         self.check_stop()
         self.say("running " + " ".join(self.spec["command"]))
-        try:
-            self.child = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-                env=self.spec["environment"], start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            raise JobFailed(f"ClientError: could not start the job's command: {exc}") from None
+        for host in range(1, self.hosts + 1):
+            park = self.jobdir.park if host == 1 else self.jobdir.path / f"host-opt-algo-{host}"
+            park.mkdir(exist_ok=True)
+            command = sandbox.wrap(self.spec["command"], self.root(host), self.jobdir.hosts,
+                                   park, self.spec.get("cwd", "/opt/ml"))  # fmt: skip
+            try:
+                self.children.append(subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                    env=self.spec["environment"], start_new_session=True,
+                ))  # fmt: skip
+            except OSError as exc:
+                self._end_children()
+                raise JobFailed(f"ClientError: could not start the job's command: {exc}") from None
         if self.stop_asked.is_set():  # asked while it was being started
             self.request_stop()
         limit = self.plan.max_runtime_seconds
         deadline = time.monotonic() + limit if limit else None
         quota = (self.plan.volume_gb or 0) * GB
         while True:
-            wait = DISK_CHECK_SECONDS if quota else None
+            codes = [child.poll() for child in self.children]
+            failed = [i for i, code in enumerate(codes, 1) if code not in (None, 0)]
+            if failed and None in codes:
+                self.failed_host = failed[0]
+                self.say(f"algo-{failed[0]} failed: stopping the other instances")
+                self._end_children()
+            if None not in codes:
+                self.failed_host = failed[0] if failed else 1
+                return next((c for c in codes if c), 0)  # type: ignore[arg-type]
+            wait: float | None = DISK_CHECK_SECONDS if quota else None
+            if self.hosts > 1:
+                wait = min(wait or INSTANCES_CHECK_SECONDS, INSTANCES_CHECK_SECONDS)
             if deadline is not None:
                 wait = max(0.0, min(wait or limit or 0, deadline - time.monotonic()))
             with contextlib.suppress(subprocess.TimeoutExpired):
-                return self.child.wait(timeout=wait)
-            if deadline is not None and time.monotonic() >= deadline:
+                self.children[codes.index(None)].wait(timeout=wait)
+            if deadline is not None and time.monotonic() >= deadline and not self.timed_out:
                 self.timed_out = True
                 self.say(f"MaxRuntimeInSeconds ({limit}) reached: stopping the job")
                 self.request_stop()
-                return self.child.wait()
-            used = self.disk_used() if quota else 0
-            if used > quota:
-                self.over_quota = used
-                self.say(f"VolumeSizeInGB ({self.plan.volume_gb}) exceeded: stopping the job")
-                self.request_stop()
-                return self.child.wait()
+            if quota and not self.over_quota:
+                used = max(self.disk_used(host) for host in range(1, self.hosts + 1))
+                if used > quota:
+                    self.over_quota = used
+                    self.say(f"VolumeSizeInGB ({self.plan.volume_gb}) exceeded: stopping the job")
+                    self.request_stop()
 
     def collect(self, code: int) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        message_path = self.jobdir.inside("/opt/ml/output/message")
+        message_path = self.inside("/opt/ml/output/message")
         if message_path.is_file():
             raw = message_path.read_bytes()[:MESSAGE_LIMIT]
             try:
@@ -237,7 +279,7 @@ class Supervisor:
         if code == 0:
             found["status"] = "Succeeded"
             return found
-        failure = self.jobdir.inside("/opt/ml/output/failure")
+        failure = self.inside("/opt/ml/output/failure", self.failed_host)
         if failure.is_file():
             text = failure.read_bytes().decode("utf-8", "replace")[:FAILURE_LIMIT]
             if text.strip():
@@ -275,26 +317,40 @@ class Supervisor:
         return found
 
     def upload(self) -> None:
+        """Every output of every instance; where two instances wrote the same file, the
+        first instance's is the one kept (it goes last)."""
+        order = range(self.hosts, 0, -1)
         for upload in self.plan.uploads:
             self.check_stop()
-            source = self.jobdir.inside(upload.path)
+            sources = [self.inside(upload.path, host) for host in order]
             try:
                 if upload.archive:
-                    self._upload_archive(source, upload)
-                elif any(source.rglob("*")):
-                    count = self.store.upload_tree(source, upload.uri)
+                    self._upload_archive(sources, upload)
+                    continue
+                count = sum(self.store.upload_tree(source, upload.uri) for source in sources
+                            if source.is_dir() and any(source.rglob("*")))  # fmt: skip
+                if count:
                     self.say(f"uploaded {upload.path} -> {upload.uri} ({count} file(s))")
                 else:
                     self.say(f"{upload.path} is empty: nothing uploaded to {upload.uri}")
             except StoreError as exc:
                 raise JobFailed(str(exc), _failure_type(exc)) from None
 
-    def _upload_archive(self, source: Path, upload: Upload) -> None:
+    def _upload_archive(self, sources: list[Path], upload: Upload) -> None:
         with tempfile.NamedTemporaryFile(dir=self.jobdir.path, suffix=".tar.gz") as handle:
             with tarfile.open(fileobj=handle, mode="w:gz") as archive:
-                if source.is_dir():
-                    for entry in sorted(source.iterdir()):
-                        archive.add(entry, arcname=entry.name)
+                if len(sources) == 1:
+                    if sources[0].is_dir():
+                        for entry in sorted(sources[0].iterdir()):
+                            archive.add(entry, arcname=entry.name)
+                else:
+                    names: set[str] = set()
+                    for source in reversed(sources):  # the first instance's files win
+                        for path in sorted(source.rglob("*")) if source.is_dir() else []:
+                            name = path.relative_to(source).as_posix()
+                            if name not in names and (path.is_file() or path.is_symlink()):
+                                names.add(name)
+                                archive.add(path, arcname=name, recursive=False)
             handle.flush()
             self.store.upload_file(Path(handle.name), upload.uri)
         self.say(f"uploaded {upload.path} as {upload.uri}")
@@ -303,11 +359,12 @@ class Supervisor:
         checkpoint = self.plan.checkpoint
         if checkpoint is None:
             return
-        source = self.jobdir.inside(checkpoint.path)
-        if source.is_dir() and any(source.rglob("*")):
-            with contextlib.suppress(StoreError):
-                self.store.upload_tree(source, checkpoint.uri)
-                self.say(f"checkpoints uploaded to {checkpoint.uri}")
+        for host in range(self.hosts, 0, -1):
+            source = self.inside(checkpoint.path, host)
+            if source.is_dir() and any(source.rglob("*")):
+                with contextlib.suppress(StoreError):
+                    self.store.upload_tree(source, checkpoint.uri)
+                    self.say(f"checkpoints uploaded to {checkpoint.uri}")
 
 
 def _failure_type(exc: StoreError) -> str | None:
