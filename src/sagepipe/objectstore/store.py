@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 # Objects up to this size go in one request; larger ones through boto3's transfer manager
 # (multipart, parallel parts), whose thread pool costs more than a small object's transfer.
 SINGLE_REQUEST_BYTES = 8 * 1024 * 1024
+FETCH_WORKERS = 8  # objects fetched at once when a job stages many (botocore's pool holds 10)
 # A write to a store whose data is on this machine failed with less free there than this (or
 # than 2% of the disk: the embedded store stops taking writes below 1%): the disk is full.
 LOW_DISK_BYTES = 64 * 1024 * 1024
@@ -134,7 +136,8 @@ class ObjectStore:
             self._fetch(bucket, key, dest / os.path.basename(key), uri, sizes[key])
             return 1
         base = key if key.endswith("/") or not key else key + "/"
-        found = fetched = 0
+        found = 0
+        wanted: list[tuple[str, str, Path, str, int]] = []
         for object_key, size in objects:
             if not object_key.startswith(base) or object_key.endswith("/"):
                 continue  # `s3://b/data` must not take `s3://b/database.csv`; folder markers
@@ -145,11 +148,15 @@ class ObjectStore:
             found += 1
             if (found - 1) % shards != index:
                 continue
-            self._fetch(bucket, object_key, target, f"s3://{bucket}/{object_key}", size)
-            fetched += 1
+            wanted.append((bucket, object_key, target, f"s3://{bucket}/{object_key}", size))
         if found == 0:
             raise StoreError(f'ClientError: No S3 objects found under S3 URL "{uri}".')
-        return fetched
+        if len(wanted) == 1:
+            self._fetch(*wanted[0])
+        elif wanted:  # many objects: several at once (one GET each is one round trip)
+            with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+                list(pool.map(lambda w: self._fetch(*w), wanted))
+        return len(wanted)
 
     def _fetch(self, bucket: str, key: str, target: Path, uri: str, size: int) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
