@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import logging
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sagepipe.engine.step_kinds import Runners
 from sagepipe.gateway.awsjson import AwsJsonApp
 from sagepipe.gateway.extension import ExtensionApi
 from sagepipe.gateway.operations import SERVED, bind
+from sagepipe.gateway.sigv4 import CredentialsFileError, Secret, load_credentials
 from sagepipe.objectstore.embedded import EmbeddedStore, EmbeddedStoreError
 from sagepipe.objectstore.store import ObjectStore, StoreConfig
 from sagepipe.protocol.validate import warm_up
@@ -158,8 +160,35 @@ def local_environment(config: Config) -> tuple[ImageMap, Sandbox]:
     return images, sandbox
 
 
+def access(config: Config) -> dict[str, Secret] | None:
+    """The keys requests are verified against; None: open. Open is refused beyond loopback
+    unless asked for (--allow-open)."""
+    if config.credentials is not None:
+        try:
+            return load_credentials(config.credentials)
+        except CredentialsFileError as exc:
+            raise StartupError(str(exc)) from None
+    if not _loopback(config.host) and not config.allow_open:
+        raise StartupError(
+            f"refusing to listen on {config.host} without --credentials: anyone who can reach "
+            "the port could act as any account. Give --credentials FILE (docs/behaviour.md "
+            "§14), listen on 127.0.0.1, or pass --allow-open if that is what you want."
+        )
+    return None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def build(config: Config, runner: Runner | None = None) -> Service:
     """The service as configured; `runner` replaces the one --runner names (tests)."""
+    credentials = access(config)
     if runner is None:
         check_runner(config.runner)
     db = open_database(
@@ -204,9 +233,10 @@ def build(config: Config, runner: Runner | None = None) -> Service:
     warm_up(SERVED)
     app = AwsJsonApp(
         bind(providers),
-        ExtensionApi(faults, HistoryProvider(db), retry, engine),
+        ExtensionApi(faults, HistoryProvider(db), retry, engine, private=credentials is not None),
         accounts=config.accounts,
         max_body_bytes=config.max_body_bytes,
+        credentials=credentials,
     )
     local = runner if isinstance(runner, LocalRunner) else None
     return Service(config, db, engine, app, lock, faults, embedded, store, local)

@@ -107,6 +107,21 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="access key to account map, KEY=ACCOUNT[,KEY=ACCOUNT...] (default account 123456789012)",
     )
     add(
+        "--credentials",
+        default=_env("credentials"),
+        metavar="FILE",
+        help='verify every request\'s SigV4 signature against these keys: JSON {"credentials": '
+        '[{"access_key": ..., "secret_key": ..., "account": "<12 digits>"}]} (default: open, '
+        "any key is accepted)",
+    )
+    add(
+        "--allow-open",
+        action="store_true",
+        default=_env("allow-open", "") in ("1", "true"),
+        help="listen on a non-loopback --host without --credentials (anyone who can reach the "
+        "port can act as any account)",
+    )
+    add(
         "--log-level",
         default=_env("log-level", "info"),
         choices=["debug", "info", "warning", "error"],
@@ -197,6 +212,8 @@ def _serve(args: argparse.Namespace) -> int:
             retry_window=_optional_float(args.retry_window),
             lease_seconds=args.lease_seconds,
             accounts=_accounts(args.accounts),
+            credentials=args.credentials,
+            allow_open=args.allow_open,
             log_level=args.log_level,
         )
     except ValueError as exc:

@@ -34,6 +34,8 @@ class Config:
     max_body_bytes: int = 4 * 1024 * 1024
     lease_seconds: float = 5.0
     accounts: dict[str, str] = field(default_factory=dict)  # access key -> account id
+    credentials: str | None = None  # --credentials FILE: verify every request's signature
+    allow_open: bool = False  # listen beyond loopback without --credentials
     log_level: str = "info"
 
     @property

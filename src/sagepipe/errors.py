@@ -47,6 +47,23 @@ class AccessDenied(ClientError):
     code = "AccessDeniedException"
 
 
+# How AWS refuses a request whose signature does not hold (docs/behaviour.md §14).
+class UnrecognizedClient(ClientError):
+    code = "UnrecognizedClientException"
+
+
+class InvalidSignature(ClientError):
+    code = "InvalidSignatureException"
+
+
+class IncompleteSignature(ClientError):
+    code = "IncompleteSignatureException"
+
+
+class MissingAuthenticationToken(ClientError):
+    code = "MissingAuthenticationTokenException"
+
+
 class PayloadTooLarge(ClientError):
     # AWS answers an oversized body with a 413 and this code.
     code = "RequestEntityTooLarge"

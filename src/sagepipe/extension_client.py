@@ -20,11 +20,31 @@ def unreachable(url: str) -> Problem:
     )
 
 
+def signed_get(url: str) -> urllib.request.Request:
+    """A GET of `url`, signed (SigV4, service `sagemaker`) with the AWS credentials the
+    environment or profile gives, if any: a server run with --credentials verifies it, an
+    open one ignores it."""
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    session = botocore.session.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        return urllib.request.Request(url)
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(
+        credentials, "sagemaker", session.get_config_variable("region") or "us-east-1"
+    ).add_auth(request)
+    return urllib.request.Request(url, headers=dict(request.headers.items()))
+
+
 def get_json(endpoint: str, path: str, not_found: str | None = None) -> dict[str, Any]:
     """The JSON answer of GET `path`; `not_found` is the problem to report for a
     ResourceNotFound answer (default: the server's own message)."""
+    url = endpoint.rstrip("/") + path
     try:
-        with urllib.request.urlopen(endpoint.rstrip("/") + path, timeout=30) as response:
+        with urllib.request.urlopen(signed_get(url), timeout=30) as response:
             body: dict[str, Any] = json.loads(response.read())
             return body
     except urllib.error.HTTPError as error:

@@ -11,6 +11,7 @@ from sagepipe import __version__
 from sagepipe.app import Service, build, data_dir_ready
 from sagepipe.config import Config
 from sagepipe.gateway.http import HttpServer
+from sagepipe.gateway.sigv4 import describe
 
 SWITCH_INTERVAL_S = 0.0005
 
@@ -35,6 +36,13 @@ def _describe_store(service: Service) -> str:
         f"; S3 {store.endpoint_url} embedded, access key {store.access_key} secret "
         f"{store.secret_key} (`sagepipe s3-env` prints them for a shell)"
     )
+
+
+def _describe_access(service: Service) -> str:
+    credentials = service.app.credentials
+    if credentials is None:
+        return "open: any access key is accepted; give --credentials FILE to verify signatures"
+    return f"SigV4 verified: {describe(credentials)}"
 
 
 async def serve(config: Config) -> int:
@@ -78,7 +86,7 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(signum, stopping.set)
     print(
         f"sagepipe {__version__} ready at http://{config.host}:{port} "
-        f"({_describe_db(config)}{_describe_store(service)})",
+        f"({_describe_db(config)}{_describe_store(service)}; {_describe_access(service)})",
         flush=True,
     )
     try:

@@ -23,7 +23,7 @@ from sagepipe.errors import (
     ValidationError,
 )
 from sagepipe.gateway.operations import IN_SCOPE, Handler, arguments, snake_case
-from sagepipe.gateway.sigv4 import identify
+from sagepipe.gateway.sigv4 import Caller, Secret, identify, verify
 from sagepipe.protocol.model import LOGS_OPERATIONS
 from sagepipe.protocol.model import operation as operation_model
 from sagepipe.protocol.normalize import normalize_input
@@ -38,13 +38,16 @@ MAX_JSON_DEPTH = 64
 
 class Request:
     def __init__(
-        self, method: str, path: str, query: bytes, headers: dict[str, str], body: bytes
-    ) -> None:
+        self, method: str, path: str, query: bytes, headers: dict[str, str], body: bytes,
+        raw_path: str | None = None,
+    ) -> None:  # fmt: skip
         self.method = method
         self.path = path
+        self.raw_path = path if raw_path is None else raw_path  # as sent: what was signed
         self.query = query
         self.headers = headers  # names in lower case
         self.body = body
+        self.caller: Caller | None = None  # who sent it, once known (the extension API)
 
 
 class Response:
@@ -190,12 +193,14 @@ class AwsJsonApp:
         extension: ExtensionHandler,
         accounts: dict[str, str],
         max_body_bytes: int,
+        credentials: dict[str, Secret] | None = None,
     ) -> None:
         self.operations = operations
         self.required = {name: _required_members(name, h) for name, h in operations.items()}
         self.extension = extension
         self.accounts = accounts
         self.max_body_bytes = max_body_bytes
+        self.credentials = credentials  # None: open (any key; accounts from `accounts`)
 
     async def respond(self, request: Request) -> Response:
         """The response to `request`, errors included: this never raises."""
@@ -213,8 +218,19 @@ class AwsJsonApp:
         response.headers.setdefault("x-amzn-RequestId", request_id)
         return response
 
+    def caller(self, request: Request, services: tuple[str, ...]) -> Caller:
+        """Who sent `request`: verified under --credentials, else taken at its word."""
+        if self.credentials is None:
+            return identify(request.headers.get("authorization"), self.accounts)
+        return verify(
+            request.method, request.raw_path, request.query.decode("latin-1"), request.headers,
+            request.body, self.credentials, services,
+        )  # fmt: skip
+
     async def handle(self, request: Request, request_id: str) -> Response:
         if request.path.startswith("/_sagepipe/"):
+            if not (request.method == "GET" and request.path.rstrip("/") == "/_sagepipe/health"):
+                request.caller = self.caller(request, ("sagemaker",))
             return await self.extension(request)
         if request.method != "POST" or request.path not in ("/", ""):
             raise UnknownOperation(
@@ -222,8 +238,12 @@ class AwsJsonApp:
                 "with an X-Amz-Target header (or use /_sagepipe/health)."
             )
         # Blanks around a header value are not part of it (RFC 9110 §5.5).
-        operation = self._operation((request.headers.get("x-amz-target") or "").strip())
-        caller = identify(request.headers.get("authorization"), self.accounts)
+        target = (request.headers.get("x-amz-target") or "").strip()
+        # Who is asking comes first: an unsigned caller learns nothing, not even what exists.
+        caller = self.caller(
+            request, ("logs",) if target.startswith("Logs_20140328.") else ("sagemaker",)
+        )
+        operation = self._operation(target)
         body = decode_body(request.body)
         try:
             validate_input(operation, body)

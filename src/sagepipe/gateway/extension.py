@@ -35,30 +35,29 @@ class ExtensionApi:
         history: HistoryProvider,
         retry: RetryProvider,
         engine: Engine,
+        private: bool = False,
     ) -> None:
         self.engine = engine
         self.faults = faults
         self.history = history
         self.retry = retry
+        self.private = private  # under --credentials: health says status and version only
 
     async def __call__(self, request: Request) -> Response:
         path, method = request.path.rstrip("/"), request.method
         if path == "/_sagepipe/health" and method == "GET":
-            return Response(
-                200,
-                {
-                    "status": "ok",
-                    "version": __version__,
-                    "server": self.engine.owner,
-                    "driving": sorted(self.engine.drivers),
-                },
-            )
+            health: dict[str, Any] = {"status": "ok", "version": __version__}
+            if not self.private:
+                health.update(server=self.engine.owner, driving=sorted(self.engine.drivers))
+            return Response(200, health)
         if path == "/_sagepipe/faults":
             return await self._faults(request)
         match = _EXECUTION_ROUTE.fullmatch(path)
         if match and method == "GET":
-            found: dict[str, Any] | None
-            if match["what"] == "attempts":
+            found: dict[str, Any] | None = None
+            if not await self._mine(request, match["id"]):
+                pass  # another account's execution answers as one that does not exist
+            elif match["what"] == "attempts":
                 found = await self.history.attempts(match["id"])
             else:
                 found = await self.retry.plan(match["id"])
@@ -69,7 +68,8 @@ class ExtensionApi:
             return Response(200, found)
         match = _LOGS_ROUTE.fullmatch(path)
         if match and method == "GET":
-            return await self._logs(match["id"], match["step"], request.query)
+            mine = await self._mine(request, match["id"])
+            return await self._logs(match["id"], match["step"], request.query, mine)
         raise UnknownOperation(
             f"{method} {request.path} is not a sagepipe extension route. Routes: GET "
             "/_sagepipe/health, PUT|GET|DELETE /_sagepipe/faults, GET "
@@ -77,7 +77,14 @@ class ExtensionApi:
             "GET /_sagepipe/executions/<id>/steps/<step>/logs[?attempt=N]."
         )
 
-    async def _logs(self, execution_id: str, step: str, query: bytes) -> Response:
+    async def _mine(self, request: Request, execution_id: str) -> bool:
+        """Whether the verified caller (under --credentials) may see the execution; open
+        servers show every execution."""
+        if request.caller is None:
+            return True
+        return await self.history.execution_account(execution_id) == request.caller.account
+
+    async def _logs(self, execution_id: str, step: str, query: bytes, mine: bool) -> Response:
         """docs/behaviour.md §11.5: the step's attempt's stdout and stderr."""
         values = urllib.parse.parse_qs(query.decode("latin-1"))
         attempt = None
@@ -86,7 +93,7 @@ class ExtensionApi:
             if not text.isdigit() or not 0 < int(text) < 1_000_000:
                 raise ValidationError("attempt must be a whole number from 1 (the first attempt).")
             attempt = int(text)
-        found = await self.history.attempt_job(execution_id, step, attempt)
+        found = await self.history.attempt_job(execution_id, step, attempt) if mine else None
         if found is None:
             which = f"attempt {attempt} of step" if attempt else "step"
             raise ResourceNotFound(

@@ -183,12 +183,14 @@ class _Connection(asyncio.Protocol):
             raise SerializationError(
                 f"The request target {self.url[:200]!r} is not a path: send POST /."
             ) from None
+        raw_path = url.path.decode("latin-1")
         request = Request(
             self.parser.get_method().decode("latin-1"),
-            urllib.parse.unquote(url.path.decode("latin-1")),
+            urllib.parse.unquote(raw_path),
             url.query or b"",
             self.headers,
             b"".join(self.body),
+            raw_path,
         )
         self.queue.append((request, self.parser.should_keep_alive()))
         if len(self.queue) > MAX_QUEUED and self.transport and not self.paused:

@@ -18,6 +18,13 @@ class HistoryProvider:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def execution_account(self, execution_id: str) -> str | None:
+        """The account an execution belongs to; None if there is no such execution."""
+        row = await self.db.run(
+            lambda tx: tx.one("execution_get_by_id", exec_id=execution_id), readonly=True
+        )
+        return None if row is None else str(row["account"])
+
     async def attempts(self, execution_id: str) -> dict[str, Any] | None:
         def read(tx: Tx) -> dict[str, Any] | None:
             row = tx.one("execution_get_by_id", exec_id=execution_id)
