@@ -13,12 +13,19 @@ StartPipelineExecution a fresh ClientRequestToken per request, as boto3 auto-fil
 
 sagepipe runs on SQLite in a temporary directory with --max-running-executions 1000000, so
 every start is accepted and really executed by the engine while the load runs.
+
+A third server, sagepipe with --credentials (docs/behaviour.md §14), answers the same
+Describe load with every signature verified (the request is signed once, as a client
+replaying it within the 15-minute window would): verification must not eat the lead.
+
+  DescribePipelineExecution, verified                         target: >= 10x moto's req/s
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -28,6 +35,8 @@ from collections import Counter
 from typing import Any
 
 from _common import (
+    ACCESS_KEY,
+    SECRET_KEY,
     Process,
     Verdicts,
     canned_server,
@@ -123,14 +132,22 @@ def main() -> int:
     print_source()
     data_dir = tempfile.mkdtemp(prefix="sagepipe-bench-api-")
     sagepipe = sagepipe_server(["--data-dir", data_dir, "--max-running-executions", "1000000"])
+    credentials = os.path.join(data_dir, "credentials.json")
+    with open(credentials, "w") as handle:
+        json.dump({"credentials": [{"access_key": ACCESS_KEY, "secret_key": SECRET_KEY,
+                                    "account": "123456789012"}]}, handle)  # fmt: skip
+    verified = sagepipe_server(["--data-dir", os.path.join(data_dir, "verified"),
+                                "--credentials", credentials])  # fmt: skip
+    verified.name = "sagepipe-verified"
     moto, canned = moto_server(), canned_server()
     rounds: list[dict[str, dict[str, Any]]] = []
     verdicts = Verdicts(enforce=not args.smoke)
     common = {"connections": args.connections, "duration": args.duration, "warmup": args.warmup}
     accepted = {"sagepipe": 1, "moto": 1}  # the setup run
-    with running(sagepipe, moto, canned):
+    with running(sagepipe, verified, moto, canned):
         print(f"sagepipe {sagepipe.url} (SQLite in {data_dir}), moto {moto.url}", flush=True)
-        arns = {"sagepipe": prepare(sagepipe), "moto": prepare(moto)}
+        arns = {"sagepipe": prepare(sagepipe), "moto": prepare(moto),
+                "sagepipe-verified": prepare(verified)}  # fmt: skip
         servers = {"sagepipe": sagepipe, "moto": moto}
         describe = {name: json.dumps({"PipelineExecutionArn": arn}) for name, arn in arns.items()}
         start = json.dumps({"PipelineName": PIPELINE, "ClientRequestToken": "{token}"})
@@ -148,6 +165,10 @@ def main() -> int:
                         servers[name], "DescribePipelineExecution", bodies=[describe[name]],
                         expect='"PipelineExecutionStatus"', **common,
                     )  # fmt: skip
+            current["describe_verified"] = load_measured(
+                verified, "DescribePipelineExecution", bodies=[describe["sagepipe-verified"]],
+                expect='"PipelineExecutionStatus"', **common,
+            )  # fmt: skip
             # Each durable start waits for commits: the disk's own rate, right before, explains it.
             raw = raw_sqlite_commits(data_dir, 2.0)
             for name in ("sagepipe", "moto"):
@@ -201,6 +222,26 @@ def main() -> int:
             f"{op} sagepipe/moto", f"{median:.2f}x", f">= {TARGETS[op]:g}x",
             median >= TARGETS[op] and errors == 0,
         )  # fmt: skip
+    print("DescribePipelineExecution with every signature verified (--credentials)")
+    ratios, errors = [], 0
+    for number, current in enumerate(rounds, 1):
+        ours, theirs = current["describe_verified"], current["describe_moto"]
+        ratio = ours["rps"] / theirs["rps"] if theirs["rps"] else float("inf")
+        ratios.append(ratio)
+        errors += ours["errors"]
+        print(row(f"verified {number}", ours))
+        cost = ours["server_cpu_us_per_req"] - current["describe_sagepipe"]["server_cpu_us_per_req"]
+        print(f"  ratio {number}    {ratio:>8.2f}x  (verified req/s / moto req/s); "
+              f"verification costs {cost:.0f} us of server CPU per request")  # fmt: skip
+        for sample in ours["error_samples"]:
+            print(f"  verified error: {sample}")
+    median = statistics.median(ratios)
+    summary["describe_verified_ratios"] = ratios
+    print(f"  median ratio {median:.2f}x over {len(ratios)} round(s)")
+    verdicts.check(
+        "DescribePipelineExecution verified/moto", f"{median:.2f}x", ">= 10x",
+        median >= TARGETS["DescribePipelineExecution"] and errors == 0,
+    )  # fmt: skip
     print("StartPipelineExecution: executions stored afterwards (setup runs included)")
     for name in ("sagepipe", "moto"):
         got = sum(stored[name].values())
