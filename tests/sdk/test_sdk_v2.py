@@ -710,3 +710,48 @@ def test_model_steps_register_versions_the_sdk_reads_and_approves(sdk, name):
     described_model = session.describe_model(model_arn.rsplit("/", 1)[1])
     assert described_model["ModelArn"] == model_arn
     assert described_model["PrimaryContainer"]["ModelDataUrl"] == container["ModelDataUrl"]
+
+
+def test_the_sdk_works_unchanged_against_a_server_that_verifies_signatures(
+    server_args, tmp_path, monkeypatch, name
+):
+    """docs/behaviour.md §14: with --credentials the SDK's own calls are signed as for AWS
+    and verified; the wrong secret is refused with AWS's code."""
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(json.dumps({"credentials": [
+        {"access_key": "AKIDSDK", "secret_key": "sdk-secret", "account": "444444444444"}]}))  # fmt: skip
+    secured = ServerProcess([*server_args, "--credentials", str(credentials)])
+    secured.start()
+    try:
+        for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+        def session_for(secret: str) -> PipelineSession:
+            boto_session = boto3.Session(aws_access_key_id="AKIDSDK", aws_secret_access_key=secret,
+                                         region_name=REGION)  # fmt: skip
+            sm = boto_session.client("sagemaker", endpoint_url=secured.url,
+                                     config=Config(retries={"max_attempts": 1}))  # fmt: skip
+            return PipelineSession(boto_session=boto_session, sagemaker_client=sm,
+                                   sagemaker_config=SDK_CONFIG)  # fmt: skip
+
+        session = session_for("sdk-secret")
+        estimator = Estimator(image_uri=IMAGE.format("train"), role=ROLE, instance_count=1,
+                              instance_type="ml.m5.xlarge", output_path="s3://sagepipe-demo/m",
+                              sagemaker_session=session)  # fmt: skip
+        train = TrainingStep(name="Train", step_args=estimator.fit(
+            inputs={"train": TrainingInput(s3_data="s3://sagepipe-demo/input")}))  # fmt: skip
+        pipeline = Pipeline(name=name, steps=[train], sagemaker_session=session)
+        created = pipeline.upsert(role_arn=ROLE)
+        assert created["PipelineArn"].startswith("arn:aws:sagemaker:us-east-1:444444444444:")
+        execution = pipeline.start()
+        execution.wait(delay=1, max_attempts=30)
+        assert execution.describe()["PipelineExecutionStatus"] == "Succeeded"
+
+        wrong = Pipeline(name=name, steps=[train], sagemaker_session=session_for("not-it"))
+        with pytest.raises(ClientError) as refused:
+            wrong.describe()
+        assert refused.value.response["Error"]["Code"] == "InvalidSignatureException"
+    finally:
+        secured.stop()
