@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 from typing import Any
 
 from tests.local.test_processing import processing_step
@@ -24,8 +25,10 @@ print("instance", host, "saw", seen)
 """
 
 TRAIN = """
-import json, os, pathlib, sys
+import json, os, pathlib, sys, time
 host = json.load(open("/opt/ml/input/config/resourceconfig.json"))["current_host"]
+if os.environ.get("FAIL_ON") not in ("", host):
+    time.sleep(60)  # the healthy instance is still busy when the other one fails
 model = pathlib.Path("/opt/ml/model")
 (model / f"{host}.txt").write_text(",".join(sorted(os.listdir("/opt/ml/input/data/train"))))
 (model / "shared.txt").write_text(host)
@@ -107,6 +110,10 @@ def test_two_training_instances_make_one_model_and_one_failing_instance_fails_th
                  for m in archive.getmembers() if m.isfile()}  # fmt: skip
     assert files == {"algo-1.txt": "a.csv", "algo-2.txt": "b.csv", "shared.txt": "algo-1"}
 
+    started = time.monotonic()
     status, ran = run(local_server, name + "-f", training_step(bucket, fail_on="algo-2"))
     assert status == "Failed"
+    # The failing instance explains the job, not the one stopped because of it; and the
+    # stopped one did not run its minute out.
     assert ran["Train"]["FailureReason"] == "algo-2 broke"
+    assert time.monotonic() - started < 20  # the stop grace is 30 s: SIGTERM was heard

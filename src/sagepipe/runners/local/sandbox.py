@@ -38,7 +38,18 @@ mkdir /opt/ml
 mount --bind "$optml" /opt/ml
 mount --bind "$hosts" /etc/hosts
 cd "$cwd"
-exec "$@"
+# Not `exec`: PID 1 of a PID namespace ignores every signal it has no handler for, so a job
+# run as PID 1 would not hear the SIGTERM of a stop. This shell stays PID 1, with a handler,
+# and the job is its child (in the process group the supervisor signals).
+set +e
+"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT HUP
+while :; do
+  wait "$child"
+  status=$?
+  kill -0 "$child" 2>/dev/null || exit "$status"
+done
 """
 
 

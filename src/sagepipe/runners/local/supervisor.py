@@ -60,7 +60,7 @@ class Supervisor:
         self.grace = float(spec.get("stop_grace_seconds", 30))
         self.hosts = max(int(self.plan.instance_count or 1), 1)
         self.children: list[subprocess.Popen[bytes]] = []  # one process per instance
-        self.failed_host = 1  # the instance whose failure file explains a failed job
+        self.failed_host = 0  # the instance whose failure file explains a failed job
         self.stop_asked = threading.Event()
         self.timed_out = False
         self.over_quota = 0  # bytes found under /opt/ml when the job passed VolumeSizeInGB
@@ -224,13 +224,15 @@ class Supervisor:
         while True:
             codes = [child.poll() for child in self.children]
             failed = [i for i, code in enumerate(codes, 1) if code not in (None, 0)]
-            if failed and None in codes:
+            if failed and not self.failed_host:
+                # The first to fail explains the job; the others are stopped, once.
                 self.failed_host = failed[0]
-                self.say(f"algo-{failed[0]} failed: stopping the other instances")
-                self._end_children()
+                if None in codes:
+                    self.say(f"algo-{failed[0]} failed: stopping the other instances")
+                    self._end_children()
             if None not in codes:
-                self.failed_host = failed[0] if failed else 1
-                return next((c for c in codes if c), 0)  # type: ignore[arg-type]
+                self.failed_host = self.failed_host or 1
+                return int(codes[self.failed_host - 1] or 0)
             wait: float | None = DISK_CHECK_SECONDS if quota else None
             if self.hosts > 1:
                 wait = min(wait or INSTANCES_CHECK_SECONDS, INSTANCES_CHECK_SECONDS)
