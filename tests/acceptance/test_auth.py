@@ -206,6 +206,9 @@ def test_a_presigned_get_reaches_the_extension_api(secured: ServerProcess, name:
     tampered = request.url.replace("X-Amz-Expires=60", "X-Amz-Expires=600")
     status, body = send(secured, AWSRequest(method="GET", url=tampered))
     assert (status, body["__type"]) == (400, "InvalidSignatureException")
+    forever = request.url.replace("X-Amz-Expires=60", "X-Amz-Expires=" + "9" * 40)
+    status, body = send(secured, AWSRequest(method="GET", url=forever))
+    assert (status, body["__type"]) == (400, "IncompleteSignatureException")
 
     # Bob, signed right, finds Alice's execution as one that does not exist.
     exec_id = execution.rsplit("/", 1)[1]

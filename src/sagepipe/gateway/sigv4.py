@@ -43,6 +43,7 @@ _ACCOUNT = re.compile(r"[0-9]{12}")
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 SKEW = timedelta(minutes=15)
+MAX_EXPIRES = 7 * 24 * 3600  # a presigned request's longest life, as AWS allows
 ALGORITHM = "AWS4-HMAC-SHA256"
 BAD_SIGNATURE = (
     "The request signature we calculated does not match the signature you provided. Check "
@@ -203,6 +204,10 @@ def signed_request(headers: dict[str, str], raw_query: str) -> SignedRequest:
         timestamp = get.get("X-Amz-Date", "")
         expires_text = get.get("X-Amz-Expires", "")
         expires = int(expires_text) if expires_text.isdigit() else SKEW.seconds
+        if expires > MAX_EXPIRES:
+            raise IncompleteSignature(
+                f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}."
+            )
         query = "&".join(p for p in raw_query.split("&") if not p.startswith("X-Amz-Signature="))
     else:
         authorization = headers.get("authorization")
@@ -274,7 +279,8 @@ def _check_time(signed: SignedRequest, now: datetime) -> None:
         raise IncompleteSignature(f"X-Amz-Date {t} is not a date and time.") from None
     shown = now.strftime("%Y%m%dT%H%M%SZ")
     if signed.expires is not None:  # presigned: valid from X-Amz-Date for X-Amz-Expires
-        if now > at + timedelta(seconds=signed.expires) or at - now > SKEW:
+        ends = at + timedelta(seconds=signed.expires) if at.year < 9999 else at
+        if now > ends or at - now > SKEW:
             raise InvalidSignature(f"Signature expired: {signed.timestamp} (now {shown}).")
         return
     if at < now - SKEW:
