@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.local.test_processing import processing_step
@@ -68,7 +69,7 @@ def run(server: ServerProcess, name: str, step: dict[str, Any]) -> tuple[str, di
 
 
 def test_two_processing_instances_share_the_sharded_input_and_both_outputs_are_uploaded(
-    local_server: ServerProcess, s3: Any, bucket: str, name: str
+    local_server: ServerProcess, s3: Any, bucket: str, name: str, tmp_path: Path
 ) -> None:
     for part in ("a", "b", "c", "d"):
         s3.put_object(Bucket=bucket, Key=f"shards/{part}.csv", Body=part.encode())
@@ -90,6 +91,8 @@ def test_two_processing_instances_share_the_sharded_input_and_both_outputs_are_u
     second = set(reports["algo-2.json"]["seen"]) - {"code"}
     assert first and second and not first & second  # each object went to one instance
     assert first | second == {"a.csv", "b.csv", "c.csv", "d.csv"}
+    # Every instance's /opt/ml tree went with the job (a succeeded one keeps none).
+    assert list((tmp_path / "data" / "jobs").glob("*/opt-ml*")) == []
 
 
 def test_two_training_instances_make_one_model_and_one_failing_instance_fails_the_job(

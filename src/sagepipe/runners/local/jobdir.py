@@ -26,17 +26,26 @@ class JobDir:
     spec = property(lambda self: self.path / "spec.json")
     launched = property(lambda self: self.path / "launched")
     supervisor = property(lambda self: self.path / "supervisor.json")
-    opt_ml = property(lambda self: self.path / "opt-ml")
     log = property(lambda self: self.path / "log")
     result = property(lambda self: self.path / "result.json")
     stop_file = property(lambda self: self.path / "stop")
     hosts = property(lambda self: self.path / "hosts")
-    park = property(lambda self: self.path / "host-opt")
 
-    def inside(self, container_path: str) -> Path:
-        """The host path of a path under /opt/ml."""
-        relative = container_path[len("/opt/ml") :].lstrip("/")
-        return self.opt_ml / relative
+    def opt_ml(self, host: int = 1) -> Path:
+        """What instance `host` (1-based) of the job sees at /opt/ml."""
+        return self.path / ("opt-ml" if host == 1 else f"opt-ml-algo-{host}")
+
+    def park(self, host: int = 1) -> Path:
+        """Where instance `host`'s sandbox keeps the machine's own /opt meanwhile."""
+        return self.path / ("host-opt" if host == 1 else f"host-opt-algo-{host}")
+
+    def opt_ml_trees(self) -> list[Path]:
+        """Every instance's /opt/ml tree there is."""
+        return sorted(self.path.glob("opt-ml*"))
+
+    def inside(self, container_path: str, host: int = 1) -> Path:
+        """The host path of a path under /opt/ml, as instance `host` sees it."""
+        return self.opt_ml(host) / container_path[len("/opt/ml") :].lstrip("/")
 
     def write_json(self, path: Path, document: Any, *, durable: bool = False) -> None:
         """Atomically: a reader sees the old file or the whole new one, never a part.

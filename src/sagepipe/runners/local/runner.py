@@ -290,7 +290,8 @@ class LocalRunner:
         failed jobs are kept for a look."""
         if outcome.status == FAILED and self.keep_failed:
             return
-        shutil.rmtree(jobdir.opt_ml, ignore_errors=True)
+        for tree in jobdir.opt_ml_trees():
+            shutil.rmtree(tree, ignore_errors=True)
 
     def _outcome(self, job: Job, result: dict[str, Any]) -> Outcome:
         status = result.get("status")

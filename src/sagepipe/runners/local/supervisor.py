@@ -91,13 +91,6 @@ class Supervisor:
         return running
 
     # ------------------------------------------------------------------ instances
-    def root(self, host: int) -> Path:
-        """What instance `host` (1-based) sees at /opt/ml; the first one's is the job dir's."""
-        return self.jobdir.opt_ml if host == 1 else self.jobdir.path / f"opt-ml-algo-{host}"
-
-    def inside(self, container_path: str, host: int = 1) -> Path:
-        return self.root(host) / container_path[len("/opt/ml") :].lstrip("/")
-
     def host_file(self, document: Any, host: int) -> Any:
         """A config file as instance `host` gets it: resourceconfig.json names it current."""
         if isinstance(document, dict) and "current_host" in document:
@@ -142,7 +135,7 @@ class Supervisor:
         which = f" (algo-{host})" if self.hosts > 1 else ""
         for download in self.plan.downloads:
             self.check_stop()
-            target = self.inside(download.path, host)
+            target = self.jobdir.inside(download.path, host)
             shard = (host - 1, self.hosts) if download.sharded else (0, 1)
             try:
                 count = self._download(download, target, shard)
@@ -151,12 +144,12 @@ class Supervisor:
             self.say(f"staged {download.uri} -> {download.path}{which} ({count} object(s))")
         if self.plan.checkpoint:
             with contextlib.suppress(StoreError):  # nothing to restore on a first run
-                self.store.download(self.plan.checkpoint.uri, self.inside(
+                self.store.download(self.plan.checkpoint.uri, self.jobdir.inside(
                     self.plan.checkpoint.path, host))  # fmt: skip
         for directory in self.plan.directories:
-            self.inside(directory, host).mkdir(parents=True, exist_ok=True)
+            self.jobdir.inside(directory, host).mkdir(parents=True, exist_ok=True)
         for path, document in self.plan.files.items():
-            target = self.inside(path, host)
+            target = self.jobdir.inside(path, host)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(self.host_file(document, host)))
         used = self.disk_used(host)
@@ -169,7 +162,7 @@ class Supervisor:
 
     def disk_used(self, host: int = 1) -> int:
         """Bytes instance `host`'s /opt/ml tree takes on disk (allocated blocks)."""
-        total, pending = 0, [str(self.root(host))]
+        total, pending = 0, [str(self.jobdir.opt_ml(host))]
         while pending:
             with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
                 for entry in entries:
@@ -204,10 +197,10 @@ class Supervisor:
         self.check_stop()
         self.say("running " + " ".join(self.spec["command"]))
         for host in range(1, self.hosts + 1):
-            park = self.jobdir.park if host == 1 else self.jobdir.path / f"host-opt-algo-{host}"
+            park = self.jobdir.park(host)
             park.mkdir(exist_ok=True)
-            command = sandbox.wrap(self.spec["command"], self.root(host), self.jobdir.hosts,
-                                   park, self.spec.get("cwd", "/opt/ml"))  # fmt: skip
+            command = sandbox.wrap(self.spec["command"], self.jobdir.opt_ml(host),
+                                   self.jobdir.hosts, park, self.spec.get("cwd", "/opt/ml"))  # fmt: skip
             try:
                 self.children.append(subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
@@ -253,7 +246,7 @@ class Supervisor:
 
     def collect(self, code: int) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        message_path = self.inside("/opt/ml/output/message")
+        message_path = self.jobdir.inside("/opt/ml/output/message")
         if message_path.is_file():
             raw = message_path.read_bytes()[:MESSAGE_LIMIT]
             try:
@@ -281,7 +274,7 @@ class Supervisor:
         if code == 0:
             found["status"] = "Succeeded"
             return found
-        failure = self.inside("/opt/ml/output/failure", self.failed_host)
+        failure = self.jobdir.inside("/opt/ml/output/failure", self.failed_host)
         if failure.is_file():
             text = failure.read_bytes().decode("utf-8", "replace")[:FAILURE_LIMIT]
             if text.strip():
@@ -324,7 +317,7 @@ class Supervisor:
         order = range(self.hosts, 0, -1)
         for upload in self.plan.uploads:
             self.check_stop()
-            sources = [self.inside(upload.path, host) for host in order]
+            sources = [self.jobdir.inside(upload.path, host) for host in order]
             try:
                 if upload.archive:
                     self._upload_archive(sources, upload)
@@ -362,7 +355,7 @@ class Supervisor:
         if checkpoint is None:
             return
         for host in range(self.hosts, 0, -1):
-            source = self.inside(checkpoint.path, host)
+            source = self.jobdir.inside(checkpoint.path, host)
             if source.is_dir() and any(source.rglob("*")):
                 with contextlib.suppress(StoreError):
                     self.store.upload_tree(source, checkpoint.uri)
