@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import subprocess
 import sys
 import urllib.parse
@@ -18,12 +17,13 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from tests.support.clients import aws_sagemaker, sign
 from tests.support.pipelines import create, processing
 from tests.support.server import ServerProcess
 
@@ -75,18 +75,6 @@ def api_request(server: ServerProcess, operation: str, body: dict[str, Any]) -> 
     )  # fmt: skip
 
 
-def sign(request: AWSRequest, key: str, secret: str, *, service: str = "sagemaker",
-         at: datetime | None = None) -> AWSRequest:  # fmt: skip
-    """SigV4 as botocore signs, at a chosen time."""
-    signer = SigV4Auth(Credentials(key, secret), service, "us-east-1")
-    request.context["timestamp"] = (at or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    signer._modify_request_before_signing(request)
-    canonical = signer.canonical_request(request)
-    signature = signer.signature(signer.string_to_sign(request, canonical), request)
-    signer._inject_signature_to_request(request, signature)
-    return request
-
-
 def create_body(name: str) -> dict[str, Any]:
     from tests.support.pipelines import ROLE, definition
 
@@ -103,13 +91,8 @@ def test_boto3_and_the_cli_work_with_the_right_keys_and_the_server_says_it_verif
     arn = create(alice, name, [processing("A")])
     assert arn.startswith("arn:aws:sagemaker:us-east-1:111111111111:pipeline/")
     assert alice.describe_pipeline(PipelineName=name)["PipelineArn"] == arn
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDALICE", AWS_SECRET_ACCESS_KEY="alice-secret",
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull)  # fmt: skip
-    aws = os.path.join(os.path.dirname(sys.executable), "aws")
-    done = subprocess.run([aws, "sagemaker", "list-pipelines", "--endpoint-url", secured.url,
-                           "--output", "json"], capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert [p["PipelineName"] for p in json.loads(done.stdout)["PipelineSummaries"]] == [name]
+    listed = aws_sagemaker(secured.url, "AKIDALICE", "alice-secret")("list-pipelines")
+    assert [p["PipelineName"] for p in listed["PipelineSummaries"]] == [name]
     # Health stays open, and says nothing but status and version.
     code, health = secured.extension("GET", "/_sagepipe/health")
     assert code == 200 and sorted(health) == ["status", "version"]

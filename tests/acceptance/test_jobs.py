@@ -6,15 +6,11 @@ jobs)."""
 from __future__ import annotations
 
 import datetime
-import json
-import os
-import subprocess
-import sys
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.clients import aws_sagemaker
 from tests.support.pipelines import create, processing, steps_by_name
 from tests.support.server import ServerProcess
 from tests.support.steps import (
@@ -188,16 +184,7 @@ def test_list_jobs_filters_sorts_and_pages(server: ServerProcess, name: str) -> 
 def test_the_aws_cli_describes_and_lists_jobs(server: ServerProcess, name: str) -> None:
     arn = run(server, name)
     train = steps_by_name(server.client(), arn)["Train"]["Metadata"]["TrainingJob"]["Arn"]
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDTEST", AWS_SECRET_ACCESS_KEY="secret",
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull)  # fmt: skip
-    aws = [os.path.join(os.path.dirname(sys.executable), "aws"), "sagemaker",
-           "--endpoint-url", server.url, "--output", "json"]  # fmt: skip
-
-    def cli(*args: str) -> Any:
-        done = subprocess.run([*aws, *args], capture_output=True, text=True, env=env, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
+    cli = aws_sagemaker(server.url)
     described = cli("describe-training-job", "--training-job-name", job_name(train))
     assert described["TrainingJobArn"] == train
     listed = cli("list-training-jobs", "--status-equals", "Completed")

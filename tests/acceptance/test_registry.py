@@ -4,15 +4,12 @@ runner: these steps create no compute under any runner)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.clients import aws_sagemaker
 from tests.support.pipelines import create, steps_by_name
 from tests.support.server import ServerProcess
 from tests.support.steps import IMAGE, get, model, start, training, wait_done
@@ -237,16 +234,7 @@ def test_the_aws_cli_lists_and_approves_model_packages(server: ServerProcess, na
     group = f"{name}-cli"
     create(sm, name, mlops_pipeline(group))
     assert wait_done(sm, start(sm, name))["PipelineExecutionStatus"] == "Succeeded"
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDTEST", AWS_SECRET_ACCESS_KEY="secret",
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull)  # fmt: skip
-    aws = [os.path.join(os.path.dirname(sys.executable), "aws"), "sagemaker",
-           "--endpoint-url", server.url, "--output", "json"]  # fmt: skip
-
-    def cli(*args: str) -> Any:
-        done = subprocess.run([*aws, *args], capture_output=True, text=True, env=env, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else {}
-
+    cli = aws_sagemaker(server.url)
     listed = cli("list-model-packages", "--model-package-group-name", group)
     (package,) = listed["ModelPackageSummaryList"]
     cli("update-model-package", "--model-package-arn", package["ModelPackageArn"],

@@ -12,7 +12,7 @@ import json
 import os
 import urllib.parse
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.wire import JSON_TYPE, Wire
+from tests.support.clients import sign
 from tests.support.pipelines import ROLE, definition, processing
 from tests.support.server import ServerProcess
 
@@ -61,14 +62,7 @@ def signed(port: int, body: bytes, *, at: datetime | None = None) -> dict[str, s
     request = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=body,
                          headers={"Content-Type": JSON_TYPE,
                                   "X-Amz-Target": "SageMaker.CreatePipeline"})  # fmt: skip
-    signer = SigV4Auth(Credentials(KEY, SECRET), "sagemaker", "us-east-1")
-    request.context["timestamp"] = (at or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    signer._modify_request_before_signing(request)
-    canonical = signer.canonical_request(request)
-    signer._inject_signature_to_request(
-        request, signer.signature(signer.string_to_sign(request, canonical), request)
-    )
-    return {k: v for k, v in request.headers.items()}
+    return dict(sign(request, KEY, SECRET, at=at).headers.items())
 
 
 def body_for(name: str) -> bytes:

@@ -93,13 +93,19 @@ def run_pipeline(server: ServerProcess, name: str, steps: list[dict[str, Any]]) 
     return str(sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"])
 
 
+def demo_bucket(s3: Any, script: str, data: bytes = b"a,1") -> None:
+    """Bucket `demo` with the input raw/data.csv and the job's code at code/preprocess.py,
+    as processing_step("Prepare", "demo", "code/preprocess.py") reads them."""
+    s3.create_bucket(Bucket="demo")
+    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=data)
+    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=script.encode())
+
+
 def start_slow_job(server: ServerProcess, data_dir: Path, name: str) -> tuple[Any, str]:
     """A one-step pipeline whose job runs for a few seconds, then writes train/done.txt;
     returns once the job has started (the store's client, the execution ARN)."""
     s3 = store_client(data_dir)
-    s3.create_bucket(Bucket="demo")
-    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=b"a")
-    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=SLOW_WRITER.encode())
+    demo_bucket(s3, SLOW_WRITER, b"a")
     arn = run_pipeline(server, name, [processing_step("Prepare", "demo", "code/preprocess.py")])
     wait_for(lambda: "run" in logs(server, arn, "Prepare"))
     return s3, arn
@@ -120,9 +126,7 @@ def test_a_pipeline_runs_on_the_embedded_store_which_keeps_every_object_across_r
     assert f"S3 {running['endpoint_url']} embedded" in ready
     assert running["access_key_id"] in ready  # the credentials are in the ready line too
     s3 = store_client(data_dir)
-    s3.create_bucket(Bucket="demo")
-    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=b"a,1\nb,2")
-    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=PREPROCESS.encode())
+    demo_bucket(s3, PREPROCESS, b"a,1\nb,2")
     arn = run_pipeline(server, name, [processing_step("Prepare", "demo", "code/preprocess.py")])
     assert wait_status(server.client(), arn, timeout=60)["PipelineExecutionStatus"] == "Succeeded"
     exec_id = arn.rsplit("/", 1)[1]
@@ -226,9 +230,7 @@ def test_an_output_bucket_s3_rejects_or_lacks_fails_the_step_and_keeps_the_input
 ) -> None:
     server = servers()
     s3 = store_client(data_dir)
-    s3.create_bucket(Bucket="demo")
-    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=b"a,1")
-    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=PREPROCESS.encode())
+    demo_bucket(s3, PREPROCESS)
     step = processing_step("Prepare", "demo", "code/preprocess.py")
     output = step["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]
     output["S3Uri"] = f"s3://{bucket}/out"
@@ -300,9 +302,7 @@ def test_a_full_store_disk_fails_the_step_clearly_and_keeps_what_the_store_holds
 ) -> None:
     server = servers()
     s3 = store_client(data_dir)
-    s3.create_bucket(Bucket="demo")
-    s3.put_object(Bucket="demo", Key="raw/data.csv", Body=b"a,1")
-    s3.put_object(Bucket="demo", Key="code/preprocess.py", Body=BIG_WRITER.encode())
+    demo_bucket(s3, BIG_WRITER)
     before = snapshot(s3, "demo")
     # The job writes 160 MB to /opt/ml (on the big disk); its upload does not fit the store's.
     arn = run_pipeline(server, name, [processing_step("Prepare", "demo", "code/preprocess.py")])

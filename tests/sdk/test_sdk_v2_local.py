@@ -133,6 +133,18 @@ def local_server(
         server.stop()
 
 
+def pipeline_session(server: ServerProcess, bucket: str) -> PipelineSession:
+    """The SDK's session on `server`, with `bucket` its default bucket and telemetry off."""
+    boto_session = boto3.Session(region_name=REGION, **KEYS)
+    return PipelineSession(
+        boto_session=boto_session,
+        sagemaker_client=boto_session.client("sagemaker", endpoint_url=server.url),
+        default_bucket=bucket,
+        sagemaker_config={"SchemaVersion": "1.0",
+                          "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
+    )  # fmt: skip
+
+
 def pipeline(session: PipelineSession, name: str, code: Path, bucket: str) -> Pipeline:
     input_data = ParameterString("InputData", default_value=f"s3://{bucket}/raw/data.csv")
     sklearn = SKLearnProcessor(framework_version="1.2-1", role=ROLE, instance_type="ml.m5.xlarge",
@@ -191,14 +203,7 @@ def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_wi
     (code / "preprocess.py").write_text(PREPROCESS)
     (code / "evaluate.py").write_text(EVALUATE)
     (code / "train" / "train.py").write_text(BROKEN_TRAIN)
-    boto_session = boto3.Session(region_name=REGION, **KEYS)
-    session = PipelineSession(
-        boto_session=boto_session,
-        sagemaker_client=boto_session.client("sagemaker", endpoint_url=local_server.url),
-        default_bucket=bucket,
-        sagemaker_config={"SchemaVersion": "1.0",
-                          "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
-    )  # fmt: skip
+    session = pipeline_session(local_server, bucket)
     built = pipeline(session, name, code, bucket)
     built.upsert(role_arn=ROLE)
     execution = built.start()
@@ -286,14 +291,7 @@ def test_an_sdk_v2_batch_transform_scores_with_the_trained_model(
     (code / "serve").mkdir()
     (code / "train" / "train.py").write_text(TRAIN)
     (code / "serve" / "inference.py").write_text(INFERENCE)
-    boto_session = boto3.Session(region_name=REGION, **KEYS)
-    session = PipelineSession(
-        boto_session=boto_session,
-        sagemaker_client=boto_session.client("sagemaker", endpoint_url=local_server.url),
-        default_bucket=bucket,
-        sagemaker_config={"SchemaVersion": "1.0",
-                          "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
-    )  # fmt: skip
+    session = pipeline_session(local_server, bucket)
     estimator = SKLearn(entry_point="train.py", source_dir=str(code / "train"),
                         framework_version="1.2-1", instance_type="ml.m5.xlarge", role=ROLE,
                         output_path=f"s3://{bucket}/models", sagemaker_session=session)  # fmt: skip
