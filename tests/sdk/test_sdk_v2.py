@@ -13,26 +13,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import pytest
 
+from tests.support.sdk import SDK_CONFIG, sdk_missing
 from tests.support.server import ServerProcess
 
-
-def _sdk_v2_missing() -> str | None:
-    try:
-        installed = version("sagemaker")
-    except PackageNotFoundError:
-        return "SageMaker Python SDK v2 not installed (pip install -e '.[sdk]' in its own venv)"
-    if not installed.startswith("2."):
-        return f"sagemaker {installed} is not the SDK v2 (tests/sdk/test_sdk_v3.py covers v3)"
-    return None
-
-
-if _sdk_v2_missing():
-    pytest.skip(str(_sdk_v2_missing()), allow_module_level=True)
+if sdk_missing("2"):
+    pytest.skip(str(sdk_missing("2")), allow_module_level=True)
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -80,12 +69,6 @@ ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/{}:1"
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:notify"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/approvals"
-# The SDK sends usage telemetry (an STS call and an HTTPS GET to an AWS bucket) from
-# Pipeline.create/start and Estimator.fit unless its config opts out.
-SDK_CONFIG = {
-    "SchemaVersion": "1.0",
-    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-}
 # Every step that ran, as the happy path leaves them (TooLow, the Fail step, is the else branch).
 IF_BRANCH = ["Evaluate", "CheckAccuracy", "Train", "Notify", "Approve", "Publish"]
 

@@ -13,22 +13,14 @@ import json
 import tarfile
 import uuid
 from collections.abc import Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
 
+from tests.support.sdk import SDK_CONFIG, sdk_missing
 
-def _sdk_v2_missing() -> str | None:
-    try:
-        installed = version("sagemaker")
-    except PackageNotFoundError:
-        return "SageMaker Python SDK v2 not installed (pip install -e '.[sdk]' in its own venv)"
-    return None if installed.startswith("2.") else f"sagemaker {installed} is not the SDK v2"
-
-
-if _sdk_v2_missing():
-    pytest.skip(str(_sdk_v2_missing()), allow_module_level=True)
+if sdk_missing("2"):
+    pytest.skip(str(sdk_missing("2")), allow_module_level=True)
 
 import boto3  # noqa: E402
 from sagemaker.inputs import TrainingInput  # noqa: E402
@@ -140,9 +132,8 @@ def pipeline_session(server: ServerProcess, bucket: str) -> PipelineSession:
         boto_session=boto_session,
         sagemaker_client=boto_session.client("sagemaker", endpoint_url=server.url),
         default_bucket=bucket,
-        sagemaker_config={"SchemaVersion": "1.0",
-                          "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
-    )  # fmt: skip
+        sagemaker_config=SDK_CONFIG,
+    )
 
 
 def pipeline(session: PipelineSession, name: str, code: Path, bucket: str) -> Pipeline:

@@ -16,51 +16,25 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import pytest
 
+from tests.support.sdk import SDK_CONFIG, isolate_sdk_v3, sdk_missing
 from tests.support.server import ServerProcess
 
-
-def _sdk_v3_missing() -> str | None:
-    try:
-        installed = version("sagemaker")
-    except PackageNotFoundError:
-        return "SageMaker Python SDK v3 not installed (see this module's docstring to run it)"
-    if not installed.startswith("3."):
-        return f"sagemaker {installed} is not the SDK v3 (see this module's docstring to run it)"
-    return None
-
-
-if _sdk_v3_missing():
-    pytest.skip(str(_sdk_v3_missing()), allow_module_level=True)
+if sdk_missing("3"):
+    pytest.skip(str(sdk_missing("3")), allow_module_level=True)
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/{}:1"
-SDK_CONFIG = {
-    "SchemaVersion": "1.0",
-    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-}
 MLFLOW_ARN = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/demo"
 
 
 @pytest.fixture
 def v3(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # sagemaker.mlops imports modules that create boto3 clients at import time: a region
-    # must be configured before the first import.
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # anything but SageMaker fails
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)  # for sagemaker-core
-    # v3 checks every role with IAM SimulatePrincipalPolicy unless told not to.
-    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
+    isolate_sdk_v3(monkeypatch, server.url, REGION)
 
     import boto3
     from botocore.config import Config

@@ -24,6 +24,7 @@ from typing import Any
 from sagepipe.objectstore.store import StoreConfig
 from sagepipe.runners.contracts.plan import ContractError, JobPlan
 from sagepipe.runners.contracts.processing import processing_plan
+from sagepipe.runners.contracts.remote_function import PROBE, JobPython, client_sdk, refusal
 from sagepipe.runners.contracts.training import training_plan
 from sagepipe.runners.contracts.transform import transform_plan
 from sagepipe.runners.local.images import ImageMap
@@ -86,6 +87,7 @@ class LocalRunner:
         jobdir.path.mkdir(parents=True, exist_ok=True)
         try:
             spec = self._spec(job)
+            await _check_remote_function(spec)
         except ContractError as refused:
             jobdir.write_json(jobdir.result, {"status": FAILED, "failure_reason": str(refused)})
             return
@@ -315,6 +317,34 @@ class LocalRunner:
         if result.get("exit_message") is not None and job["step_type"] == "Processing":
             properties["ExitMessage"] = result["exit_message"]
         return Outcome(SUCCEEDED, properties=jsonable(properties), metrics=metrics)
+
+
+async def _check_remote_function(spec: dict[str, Any]) -> None:
+    """A @step function's job: refuse it up front when the job's `python` cannot load what
+    the client pickled (contracts/remote_function.py)."""
+    plan = JobPlan.from_json(spec["plan"])
+    client = client_sdk(plan)
+    if client is None:
+        return
+    environment = spec["environment"]
+    python = shutil.which("python", path=environment["PATH"])
+    found = None
+    if python is not None:
+        probe = await asyncio.create_subprocess_exec(
+            python, "-c", PROBE, env=environment,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        output, errors = await probe.communicate()
+        try:
+            found = JobPython.from_probe(python, output.decode())
+        except (ValueError, KeyError):
+            raise ContractError(
+                f"ClientError: the job's python ({python}) for image '{plan.image}' could not "
+                f"be run: {errors.decode(errors='replace').strip()[-300:] or 'no answer'}"
+            ) from None
+    reason = refusal(client, found, plan.image)
+    if reason is not None:
+        raise ContractError(reason)
 
 
 def _hosts(instance_count: int) -> str:
