@@ -120,6 +120,53 @@ def test_a_job_that_fills_its_disk_quota_is_stopped_and_fails_its_step(
     assert sorted(o["Key"] for o in listed["Contents"]) == ["code/preprocess.py", "raw/data.csv"]
 
 
+def test_a_built_in_algorithm_image_without_a_mapping_says_how_to_map_one(
+    local_server: ServerProcess, bucket: str, name: str
+) -> None:
+    """A built-in algorithm (XGBoost here) is a Docker image with its own program: no script
+    mode hyperparameters, no ContainerEntrypoint."""
+    step = {"Name": "T", "Type": "Training", "Arguments": {
+        "AlgorithmSpecification": {"TrainingImage": "683313688378.dkr.ecr.us-east-1.amazonaws"
+                                   ".com/sagemaker-xgboost:1.7-1", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/R",
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models"},
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
+                           "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60}}}  # fmt: skip
+    status, row = run_one(local_server, name, step)
+    assert status == "Failed"
+    reason = row["FailureReason"]
+    assert (
+        reason.startswith("ClientError: image '683313688378.dkr.ecr")
+        and "sagemaker-xgboost" in reason
+    )
+    assert "no ContainerEntrypoint" in reason and "--images" in reason
+
+
+@pytest.mark.parametrize(
+    ("step_type", "arguments", "why"),
+    [
+        ("EMR", {"ClusterId": "j-1ABCDEFGHIJKL", "StepConfig": {"HadoopJarStep": {"Jar": "x"}}},
+         "they run on an Amazon EMR cluster"),
+        ("Tuning", {"HyperParameterTuningJobConfig": {"Strategy": "Bayesian"}},
+         "train with fixed hyperparameters"),
+        ("QualityCheck", {"ProcessingResources": {}}, "Model Monitor's own container image"),
+        ("ClarifyCheck", {"ProcessingResources": {}}, "Clarify's own container image"),
+        ("AutoML", {"AutoMLJobConfig": {}}, "Autopilot chooses and trains"),
+        ("EMRServerless", {"ApplicationId": "00f1"}, "EMR Serverless application"),
+        ("Athena", {"QueryString": "select 1"}, "Amazon Athena query"),
+    ],
+)  # fmt: skip
+def test_steps_whose_work_runs_in_another_service_are_refused_not_faked(
+    local_server: ServerProcess, name: str, step_type: str, arguments: dict[str, Any], why: str
+) -> None:
+    status, row = run_one(local_server, name, {"Name": "S", "Type": step_type,
+                                               "Arguments": arguments})  # fmt: skip
+    assert status == "Failed" and row["StepStatus"] == "Failed"
+    assert row["FailureReason"].startswith(f"ClientError: the local runner cannot run {step_type}")
+    assert why in row["FailureReason"] and "--runner simulate" in row["FailureReason"]
+
+
 def test_the_good_input_still_runs_after_the_bad_ones(
     local_server: ServerProcess, s3: Any, bucket: str, name: str
 ) -> None:

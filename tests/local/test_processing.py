@@ -167,3 +167,36 @@ def test_a_condition_reads_the_property_file_the_job_wrote(
     assert "Good" not in steps
     # The Fail step's message read the same document through the S3Uri form.
     assert described["FailureReason"] == "accuracy 0.91"
+
+
+def test_steps_that_create_no_compute_are_recorded_and_succeed_under_the_local_runner(
+    local_server: ServerProcess, name: str
+) -> None:
+    """Model, EndpointConfig and Endpoint steps create resources, not work: as on AWS they
+    succeed at once, and a Lambda step is simulated, under every runner."""
+    container = {"Image": "python:3", "ModelDataUrl": "s3://models/model.tar.gz"}
+    steps = [
+        {"Name": "Model", "Type": "Model",
+         "Arguments": {"ExecutionRoleArn": ROLE, "PrimaryContainer": container}},
+        {"Name": "Config", "Type": "EndpointConfig", "Arguments": {"ProductionVariants": [
+            {"VariantName": "v", "ModelName": {"Get": "Steps.Model.ModelName"},
+             "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]}},
+        {"Name": "Endpoint", "Type": "Endpoint", "Arguments": {
+            "EndpointConfigName": {"Get": "Steps.Config.EndpointConfigName"}}},
+        {"Name": "Notify", "Type": "Lambda",
+         "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:notify",
+         "Arguments": {"endpoint": {"Get": "Steps.Endpoint.EndpointArn"}}},
+    ]  # fmt: skip
+    sm = local_server.client()
+    create(sm, name, steps)
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Succeeded"
+    rows = steps_by_name(sm, arn)
+    assert {n: r["StepStatus"] for n, r in rows.items()} == dict.fromkeys(
+        ("Model", "Config", "Endpoint", "Notify"), "Succeeded"
+    )
+    model = rows["Model"]["Metadata"]["Model"]["Arn"].rsplit("/", 1)[1]
+    assert sm.describe_model(ModelName=model)["PrimaryContainer"]["Image"] == "python:3"
+    assert rows["Endpoint"]["Metadata"]["Endpoint"]["Arn"].startswith(
+        "arn:aws:sagemaker:us-east-1:123456789012:endpoint/"
+    )

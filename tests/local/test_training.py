@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,53 @@ def test_a_script_mode_training_step_trains_and_its_model_and_metrics_are_real(
         ("validation:rmse", 0.25)]  # fmt: skip
     summaries = sm.list_training_jobs()["TrainingJobSummaries"]
     assert [s["TrainingJobName"].lower() for s in summaries] == [job]
+
+
+# Counts epochs into /opt/ml/checkpoints; the first attempt dies after three of them.
+CHECKPOINTED = """
+import os, pathlib
+state = pathlib.Path("/opt/ml/checkpoints/epoch.txt")
+start = int(state.read_text()) if state.exists() else 0
+print(f"resuming at epoch {start}")
+for epoch in range(start, 5):
+    if epoch == 3 and start == 0:
+        raise SystemExit("the machine went away at epoch 3")
+    state.write_text(str(epoch + 1))
+pathlib.Path("/opt/ml/model/epochs.txt").write_text(f"{start}..5")
+"""
+
+
+def test_a_retried_training_job_resumes_from_its_checkpoint(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    """CheckpointConfig: what the job left in its LocalPath is in S3 after it ended (failed or
+    not), and the next attempt finds it there again (docs/behaviour.md §11.3)."""
+    s3.put_object(Bucket=bucket, Key="code/train.py", Body=CHECKPOINTED.encode())
+    step = {"Name": "Train", "Type": "Training", "Arguments": {
+        "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "python:3",
+                                   "ContainerEntrypoint": ["python3",
+                                                           "/opt/ml/input/data/code/train.py"]},
+        "InputDataConfig": [{"ChannelName": "code", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/code/"}}}],
+        "CheckpointConfig": {"S3Uri": f"s3://{bucket}/checkpoints/run"},
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 120}, "RoleArn": ROLE,
+        "ResourceConfig": {"VolumeSizeInGB": 1, "InstanceCount": 1,
+                           "InstanceType": "ml.m5.xlarge"}}}  # fmt: skip
+    sm = local_server.client()
+    create(sm, name, [step])
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Failed"
+    assert "epoch 3" in steps_by_name(sm, arn)["Train"]["FailureReason"]
+    saved = s3.get_object(Bucket=bucket, Key="checkpoints/run/epoch.txt")["Body"].read()
+    assert saved == b"3"
+
+    sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
+    assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Succeeded"
+    job = steps_by_name(sm, arn)["Train"]["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1]
+    archive = s3.get_object(Bucket=bucket, Key=next(
+        o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="models/")["Contents"]
+        if o["Key"].lower() == f"models/{job}/output/model.tar.gz"))["Body"].read()  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        assert tar.extractfile("epochs.txt").read() == b"3..5"  # type: ignore[union-attr]
+    assert s3.get_object(Bucket=bucket, Key="checkpoints/run/epoch.txt")["Body"].read() == b"5"

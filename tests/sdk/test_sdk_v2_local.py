@@ -24,7 +24,12 @@ if sdk_missing("2"):
 
 import boto3  # noqa: E402
 from sagemaker.inputs import TrainingInput  # noqa: E402
-from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor  # noqa: E402
+from sagemaker.processing import (  # noqa: E402
+    FrameworkProcessor,
+    ProcessingInput,
+    ProcessingOutput,
+    ScriptProcessor,
+)
 from sagemaker.sklearn.estimator import SKLearn  # noqa: E402
 from sagemaker.sklearn.processing import SKLearnProcessor  # noqa: E402
 from sagemaker.workflow.condition_step import ConditionStep  # noqa: E402
@@ -57,13 +62,22 @@ for name, part in (("train", rows[:cut]), ("test", rows[cut:])):
 print(f"split {len(rows)} rows: {cut} train")
 """
 
+# The training source_dir has a module of its own beside the entry point, and a
+# requirements.txt the toolkit installs before it runs the script.
+FEATURES = """
+import csv, os
+def load(channel):
+    rows = list(csv.reader(open(os.path.join(os.environ[f"SM_CHANNEL_{channel}"], "train.csv"))))
+    return [[float(a), float(b)] for a, b, _ in rows], [int(c) for _, _, c in rows]
+"""
+
 TRAIN = """
-import argparse, csv, os, joblib
+import argparse, os, joblib
 from sklearn.tree import DecisionTreeClassifier
+from features import load
 parser = argparse.ArgumentParser(); parser.add_argument("--max_depth", type=int, default=2)
 args = parser.parse_args()
-rows = list(csv.reader(open(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"))))
-X = [[float(a), float(b)] for a, b, _ in rows]; y = [int(c) for _, _, c in rows]
+X, y = load("TRAIN")
 model = DecisionTreeClassifier(max_depth=args.max_depth, random_state=0).fit(X, y)
 print(f"train_accuracy={model.score(X, y):.4f}")
 joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
@@ -110,8 +124,10 @@ def local_server(
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server.url)
     venv = job_environment("sagemaker-training", "scikit-learn")
     images = tmp_path / "images.json"
+    # PIP_NO_INDEX: a source_dir's requirements.txt installs from what the venv has.
     images.write_text(json.dumps({"images": [{"match": "*sagemaker-scikit-learn*",
-                                              "venv": str(venv)}]}))  # fmt: skip
+                                              "venv": str(venv),
+                                              "environment": {"PIP_NO_INDEX": "1"}}]}))  # fmt: skip
     server = ServerProcess(
         ["--data-dir", str(tmp_path / "data"), "--runner", "local", "--s3-endpoint-url",
          s3_server.url, "--images", str(images)]
@@ -194,6 +210,8 @@ def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_wi
     (code / "preprocess.py").write_text(PREPROCESS)
     (code / "evaluate.py").write_text(EVALUATE)
     (code / "train" / "train.py").write_text(BROKEN_TRAIN)
+    (code / "train" / "features.py").write_text(FEATURES)
+    (code / "train" / "requirements.txt").write_text("scikit-learn\n")
     session = pipeline_session(local_server, bucket)
     built = pipeline(session, name, code, bucket)
     built.upsert(role_arn=ROLE)
@@ -216,7 +234,8 @@ def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_wi
     (code / "train" / "train.py").write_text(TRAIN)
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        tar.add(code / "train" / "train.py", arcname="train.py")
+        for name in ("train.py", "features.py", "requirements.txt"):
+            tar.add(code / "train" / name, arcname=name)
     s3.put_object(Bucket=src_bucket, Key=key, Body=archive.getvalue())
     prepared = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
                 if "/Preprocess/" in o["Key"]}  # fmt: skip
@@ -248,7 +267,9 @@ def test_an_sdk_v2_pipeline_runs_for_real_and_a_fixed_training_script_resumes_wi
     assert attached.hyperparameters()["max_depth"] == "3"
     capsys.readouterr()
     session.logs_for_job(described_job["TrainingJobName"], wait=False)
-    assert "train_accuracy=" in capsys.readouterr().out
+    tail = capsys.readouterr().out
+    assert "train_accuracy=" in tail
+    assert "Requirement already satisfied: scikit-learn" in tail  # the toolkit ran pip on it
 
 
 INFERENCE = """
@@ -281,6 +302,7 @@ def test_an_sdk_v2_batch_transform_scores_with_the_trained_model(
     (code / "train").mkdir(parents=True)
     (code / "serve").mkdir()
     (code / "train" / "train.py").write_text(TRAIN)
+    (code / "train" / "features.py").write_text(FEATURES)
     (code / "serve" / "inference.py").write_text(INFERENCE)
     session = pipeline_session(local_server, bucket)
     estimator = SKLearn(entry_point="train.py", source_dir=str(code / "train"),
@@ -311,3 +333,62 @@ def test_an_sdk_v2_batch_transform_scores_with_the_trained_model(
     assert len(predictions) == 20 and set(predictions) <= {0, 1}
     truth = [int(label) for _, label in rows[:20]]
     assert sum(p == t for p, t in zip(predictions, truth, strict=True)) >= 15  # it learned
+
+
+PREPARE = """
+import pathlib
+from scaling import scale  # a module of the source_dir
+rows = pathlib.Path("/opt/ml/processing/input/data.csv").read_text().splitlines()
+out = pathlib.Path("/opt/ml/processing/scaled"); out.mkdir(parents=True, exist_ok=True)
+(out / "scaled.csv").write_text("\\n".join(scale(row) for row in rows))
+print(f"scaled {len(rows)} rows")
+"""
+
+SCALING = """
+def scale(row):
+    a, b, label = row.split(",")
+    return f"{float(a) * 10:.3f},{float(b) * 10:.3f},{label}"
+"""
+
+
+def test_a_framework_processor_runs_its_source_dir_through_runproc_with_requirements(
+    local_server: ServerProcess, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    """FrameworkProcessor(source_dir=...) packs the code with a runproc.sh that unpacks it,
+    pip-installs its requirements.txt and runs the entry point: all of it in the job."""
+    bucket = f"fw-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3", endpoint_url=s3_server.url, region_name=REGION, **KEYS)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="raw/data.csv", Body=dataset())
+    source = tmp_path / "prepare"
+    source.mkdir()
+    (source / "prepare.py").write_text(PREPARE)
+    (source / "scaling.py").write_text(SCALING)
+    (source / "requirements.txt").write_text("scikit-learn\n")
+    session = pipeline_session(local_server, bucket)
+    processor = FrameworkProcessor(estimator_cls=SKLearn, framework_version="1.2-1", role=ROLE,
+                                   instance_type="ml.m5.xlarge", instance_count=1,
+                                   sagemaker_session=session)  # fmt: skip
+    prepare = ProcessingStep("Prepare", step_args=processor.run(
+        code="prepare.py", source_dir=str(source),
+        inputs=[ProcessingInput(source=f"s3://{bucket}/raw/data.csv",
+                                destination="/opt/ml/processing/input")],
+        outputs=[ProcessingOutput(output_name="scaled", source="/opt/ml/processing/scaled",
+                                  destination=f"s3://{bucket}/scaled")]))  # fmt: skip
+    arguments = json.loads(Pipeline(name="x", steps=[prepare], sagemaker_session=session)
+                           .definition())["Steps"][0]["Arguments"]  # fmt: skip
+    assert arguments["AppSpecification"]["ContainerEntrypoint"][-1].endswith("runproc.sh")
+    built = Pipeline(name=f"fw-{uuid.uuid4().hex[:6]}", steps=[prepare], sagemaker_session=session)
+    built.upsert(role_arn=ROLE)
+    execution = built.start()
+    execution.wait(delay=1, max_attempts=180)
+    scaled = s3.get_object(Bucket=bucket, Key="scaled/scaled.csv")["Body"].read().decode()
+    first = dataset().decode().splitlines()[0].split(",")
+    assert (
+        scaled.splitlines()[0]
+        == f"{float(first[0]) * 10:.3f},{float(first[1]) * 10:.3f},{first[2]}"
+    )
+    exec_id = execution.arn.rsplit("/", 1)[1]
+    _, logs = local_server.extension("GET", f"/_sagepipe/executions/{exec_id}/steps/Prepare/logs")
+    assert "Requirement already satisfied: scikit-learn" in logs["logs"]
+    assert "scaled 200 rows" in logs["logs"]

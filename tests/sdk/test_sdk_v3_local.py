@@ -289,3 +289,24 @@ def test_v3_step_functions_pass_values_and_a_condition_tests_a_returned_value(
     assert steps["BigEnough"]["Metadata"]["Condition"]["Outcome"] == "True"
     assert execution.result("Make") == [0, 1, 4, 9]
     assert execution.result("Total") == 14
+
+
+def test_the_v3_tabular_example_runs_as_a_newcomer_runs_it(tmp_path: Path) -> None:
+    """`scripts/example tabular_sdk_v3` against a server on its defaults (the local runner, the
+    embedded object store)."""
+    import re
+
+    from tests.support.examples import run_scripts_example
+
+    server = ServerProcess(["--data-dir", str(tmp_path / "data"), "--runner", "local"])
+    server.start()
+    try:
+        out = run_scripts_example("tabular_sdk_v3", server.url, tmp_path / "data")
+    finally:
+        server.stop()
+    for step in ("Preprocess", "Train", "Evaluate", "CheckAccuracy", "Register"):
+        assert re.search(rf"^  {step} +Succeeded +attempts=1$", out, re.M), out
+    assert re.search(
+        r"^registered arn:aws:sagemaker:.*model-package/tabular-models-v3/1 ", out, re.M
+    )
+    assert out.splitlines()[-1] == "result: Succeeded"

@@ -1,10 +1,12 @@
 """What each step type is to the engine, in one table: the engine evaluates it, a runner does
-its work, it waits for a callback, or it records a resource (docs/behaviour.md §8)."""
+its work (or refuses work it cannot do), it waits for a callback, or it records a resource
+(docs/behaviour.md §8)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from sagepipe.runners.contracts import elsewhere
 from sagepipe.runners.port import Runner
 
 
@@ -13,6 +15,7 @@ class StepKind(StrEnum):
     CALLBACK = "callback"  # waits for SendPipelineExecutionStepSuccess/Failure
     LAMBDA = "lambda"  # a function call, simulated (its outputs come from fault rules)
     COMPUTE = "compute"  # real work: the configured runner (--runner)
+    ELSEWHERE = "elsewhere"  # work in a service sagepipe does not run: the runner refuses it
     RESOURCE = "resource"  # records its resource and succeeds, as under `simulate`
 
 
@@ -24,6 +27,7 @@ STEP_KINDS: dict[str, StepKind] = {
     "Processing": StepKind.COMPUTE,
     "Training": StepKind.COMPUTE,
     "Transform": StepKind.COMPUTE,
+    **{step_type: StepKind.ELSEWHERE for step_type in elsewhere.WHY},
 }
 
 
@@ -47,7 +51,7 @@ class Runners:
         self._by_name = {simulate.name: simulate, compute.name: compute}
 
     def for_kind(self, kind: StepKind) -> Runner:
-        return self.compute if kind is StepKind.COMPUTE else self.simulate
+        return self.compute if kind in (StepKind.COMPUTE, StepKind.ELSEWHERE) else self.simulate
 
     async def close(self) -> None:
         for runner in {id(r): r for r in self._by_name.values()}.values():

@@ -1,10 +1,12 @@
 """`--images FILE`: which local environment stands in for which container image
-(docs/behaviour.md §11.2). First match wins; without one a job runs in sagepipe's own."""
+(docs/behaviour.md §11.2). First match wins; without one a job runs in sagepipe's own. A
+relative `venv` is taken from the images file's directory."""
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,4 +68,7 @@ def _profile(item: Any, i: int, path: str) -> ImageProfile:
     venv = item.get("venv")
     if venv is not None and not isinstance(venv, str):
         raise ImagesFileError(f"{where}: venv must be a directory path.")
+    if venv is not None:
+        # A relative venv is relative to the images file, so a project can ship one.
+        venv = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), venv))
     return ImageProfile(item["match"], venv, entrypoint, environment)

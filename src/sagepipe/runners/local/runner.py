@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sagepipe.objectstore.store import StoreConfig
+from sagepipe.runners.contracts import elsewhere
 from sagepipe.runners.contracts.plan import ContractError, JobPlan
 from sagepipe.runners.contracts.processing import processing_plan
 from sagepipe.runners.contracts.remote_function import PROBE, JobPython, client_sdk, refusal
@@ -161,6 +162,8 @@ class LocalRunner:
     # ------------------------------------------------------------------ helpers
     def _spec(self, job: Job) -> dict[str, Any]:
         step_type = job["step_type"]
+        if step_type in elsewhere.WHY:
+            raise ContractError(elsewhere.refusal(step_type, self.name))
         if step_type not in PLANS:
             raise ContractError(
                 f"ClientError: the local runner does not run {step_type} steps yet."
