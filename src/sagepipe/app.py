@@ -17,6 +17,7 @@ from sagepipe.engine.engine import Engine
 from sagepipe.engine.notifier import CallbackNotifier
 from sagepipe.engine.step_kinds import Runners
 from sagepipe.gateway.awsjson import AwsJsonApp
+from sagepipe.gateway.console import ConsoleApp
 from sagepipe.gateway.extension import ExtensionApi
 from sagepipe.gateway.operations import SERVED, bind
 from sagepipe.gateway.sigv4 import CredentialsFileError, Secret, load_credentials
@@ -24,6 +25,7 @@ from sagepipe.objectstore.embedded import EmbeddedStore, EmbeddedStoreError
 from sagepipe.objectstore.store import ObjectStore, StoreConfig
 from sagepipe.protocol.validate import warm_up
 from sagepipe.providers.callbacks import CallbacksProvider
+from sagepipe.providers.console import ConsoleProvider
 from sagepipe.providers.definitions import DefinitionSource
 from sagepipe.providers.executions import ExecutionsProvider
 from sagepipe.providers.history import HistoryProvider
@@ -233,10 +235,18 @@ def build(config: Config, runner: Runner | None = None) -> Service:
     warm_up(SERVED)
     app = AwsJsonApp(
         bind(providers),
-        ExtensionApi(faults, HistoryProvider(db), retry, engine, private=credentials is not None),
+        ExtensionApi(
+            faults,
+            HistoryProvider(db),
+            retry,
+            engine,
+            ConsoleProvider(db),
+            private=credentials is not None,
+        ),
         accounts=config.accounts,
         max_body_bytes=config.max_body_bytes,
         credentials=credentials,
+        console=ConsoleApp(credentials),
     )
     local = runner if isinstance(runner, LocalRunner) else None
     return Service(config, db, engine, app, lock, faults, embedded, store, local)

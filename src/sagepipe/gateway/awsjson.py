@@ -22,6 +22,7 @@ from sagepipe.errors import (
     UnknownOperation,
     ValidationError,
 )
+from sagepipe.gateway import console_session
 from sagepipe.gateway.operations import IN_SCOPE, Handler, arguments, snake_case
 from sagepipe.gateway.sigv4 import Caller, Secret, identify, verify
 from sagepipe.protocol.model import LOGS_OPERATIONS
@@ -55,6 +56,16 @@ class Response:
         self.status = status
         self.body = json.dumps(body, separators=(",", ":")).encode()
         self.headers = headers or {}
+        self.content_type = JSON_TYPE
+
+    @classmethod
+    def raw(
+        cls, status: int, body: bytes, content_type: bytes, headers: dict[str, str] | None = None
+    ) -> Response:
+        """A response that is not JSON: the console's page and assets."""
+        response = cls(status, None, headers)
+        response.body, response.content_type = body, content_type
+        return response
 
 
 def error_response(error: ServiceError, request_id: str) -> Response:
@@ -194,8 +205,10 @@ class AwsJsonApp:
         accounts: dict[str, str],
         max_body_bytes: int,
         credentials: dict[str, Secret] | None = None,
+        console: ExtensionHandler | None = None,
     ) -> None:
         self.operations = operations
+        self.console = console  # /console/: its page, assets and sign-in
         self.required = {name: _required_members(name, h) for name, h in operations.items()}
         self.extension = extension
         self.accounts = accounts
@@ -222,12 +235,19 @@ class AwsJsonApp:
         """Who sent `request`: verified under --credentials, else taken at its word."""
         if self.credentials is None:
             return identify(request.headers.get("authorization"), self.accounts)
+        if "authorization" not in request.headers and b"X-Amz-Signature" not in request.query:
+            # The console's requests carry its session cookie instead of a signature.
+            session = console_session.caller_of(request.headers, self.credentials)
+            if session is not None:
+                return session
         return verify(
             request.method, request.raw_path, request.query.decode("latin-1"), request.headers,
             request.body, self.credentials, services,
         )  # fmt: skip
 
     async def handle(self, request: Request, request_id: str) -> Response:
+        if self.console is not None and (request.path + "/").startswith("/console/"):
+            return await self.console(request)  # its data comes through the routes below
         if request.path.startswith("/_sagepipe/"):
             if not (request.method == "GET" and request.path.rstrip("/") == "/_sagepipe/health"):
                 request.caller = self.caller(request, ("sagemaker",))
@@ -235,7 +255,8 @@ class AwsJsonApp:
         if request.method != "POST" or request.path not in ("/", ""):
             raise UnknownOperation(
                 f"{request.method} {request.path} is not a SageMaker API route: send POST / "
-                "with an X-Amz-Target header (or use /_sagepipe/health)."
+                "with an X-Amz-Target header (or use /_sagepipe/health; the console is at "
+                "/console/)."
             )
         # Blanks around a header value are not part of it (RFC 9110 §5.5).
         target = (request.headers.get("x-amz-target") or "").strip()

@@ -16,6 +16,8 @@ from sagepipe.errors import (
     ValidationError,
 )
 from sagepipe.gateway.awsjson import Request, Response
+from sagepipe.gateway.sigv4 import DEFAULT_ACCOUNT, DEFAULT_REGION
+from sagepipe.providers.console import ConsoleProvider
 from sagepipe.providers.history import HistoryProvider
 from sagepipe.providers.retry import RetryProvider
 from sagepipe.runners.faults import SharedFaultRules, parse_rules
@@ -26,6 +28,14 @@ _EXECUTION_ROUTE = re.compile(
 _LOGS_ROUTE = re.compile(
     r"/_sagepipe/executions/(?P<id>[a-z0-9]{1,64})/steps/(?P<step>[A-Za-z0-9_-]{1,64})/logs"
 )
+# The console's reads (docs/behaviour.md §15).
+_CONSOLE_EXECUTIONS = re.compile(
+    r"/_sagepipe/console/pipelines/(?P<name>[A-Za-z0-9-]{1,256})/executions"
+)
+_CONSOLE_EXECUTION = re.compile(
+    r"/_sagepipe/console/executions/(?P<id>[a-z0-9]{1,64})"
+    r"(?:/(?P<graph>graph)|/steps/(?P<step>[A-Za-z0-9_-]{1,64}))?"
+)
 
 
 class ExtensionApi:
@@ -35,9 +45,11 @@ class ExtensionApi:
         history: HistoryProvider,
         retry: RetryProvider,
         engine: Engine,
+        console: ConsoleProvider,
         private: bool = False,
     ) -> None:
         self.engine = engine
+        self.console = console
         self.faults = faults
         self.history = history
         self.retry = retry
@@ -70,12 +82,52 @@ class ExtensionApi:
         if match and method == "GET":
             mine = await self._mine(request, match["id"])
             return await self._logs(match["id"], match["step"], request.query, mine)
+        if path.startswith("/_sagepipe/console/") and method == "GET":
+            return await self._console(request, path)
         raise UnknownOperation(
             f"{method} {request.path} is not a sagepipe extension route. Routes: GET "
             "/_sagepipe/health, PUT|GET|DELETE /_sagepipe/faults, GET "
             "/_sagepipe/executions/<id>/attempts, GET /_sagepipe/executions/<id>/retry-plan, "
-            "GET /_sagepipe/executions/<id>/steps/<step>/logs[?attempt=N]."
+            "GET /_sagepipe/executions/<id>/steps/<step>/logs[?attempt=N], and the console's "
+            "GET /_sagepipe/console/... reads."
         )
+
+    async def _console(self, request: Request, path: str) -> Response:
+        caller = request.caller
+        account = caller.account if caller else DEFAULT_ACCOUNT
+        region = caller.region if caller else DEFAULT_REGION
+        query = {
+            k: v[-1] for k, v in urllib.parse.parse_qs(request.query.decode("latin-1")).items()
+        }
+        found: dict[str, Any] | None = None
+        if path == "/_sagepipe/console/pipelines":
+            found = await self.console.pipelines(account, region, query.get("after"))
+        elif match := _CONSOLE_EXECUTIONS.fullmatch(path):
+            found = await self.console.executions(
+                account, region, match["name"], query.get("status") or None, query.get("next")
+            )
+            if found is None:
+                raise ResourceNotFound(f"Pipeline '{match['name']}' does not exist.")
+        elif match := _CONSOLE_EXECUTION.fullmatch(path):
+            if await self._mine(request, match["id"]):
+                if match["graph"]:
+                    found = await self.console.graph(match["id"])
+                elif match["step"]:
+                    found = await self.console.step(match["id"], match["step"])
+                    if found is None and await self.console.execution(match["id"]):
+                        raise ResourceNotFound(
+                            f"Pipeline execution '{match['id']}' has no step "
+                            f"'{match['step']}' that has started."
+                        )
+                else:
+                    found = await self.console.execution(match["id"])
+            if found is None:
+                raise ResourceNotFound(
+                    f"Pipeline execution with id '{match['id']}' does not exist."
+                )
+        else:
+            raise UnknownOperation(f"GET {request.path} is not a console route.")
+        return Response(200, found)
 
     async def _mine(self, request: Request, execution_id: str) -> bool:
         """Whether the verified caller (under --credentials) may see the execution; open

@@ -27,7 +27,7 @@ import httptools
 
 from sagepipe.domain import arns
 from sagepipe.errors import SerializationError, ServiceError
-from sagepipe.gateway.awsjson import JSON_TYPE, AwsJsonApp, Request, Response, error_response
+from sagepipe.gateway.awsjson import AwsJsonApp, Request, Response, error_response
 
 log = logging.getLogger("sagepipe.http")
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; botocore sends about 1 KiB
@@ -234,7 +234,7 @@ class _Connection(asyncio.Protocol):
         last = not keep_alive or (not self.queue and (self.broken or self.finishing))
         lines = [
             b"HTTP/1.1 %d %s" % (response.status, _REASONS.get(response.status, b"")),
-            b"content-type: " + JSON_TYPE,
+            b"content-type: " + response.content_type,
             b"content-length: %d" % len(response.body),
             b"date: " + self.server.date_header(),
         ]

@@ -635,3 +635,40 @@ WHERE scope = :scope
        OR (sort_name = :cursor_name AND arn < :cursor_arn))
 ORDER BY sort_name DESC, arn DESC
 LIMIT :limit
+
+------------------------------------------------------------------ console (docs/behaviour.md §15)
+-- name: console_pipelines
+SELECT arn, name, latest_version, created, last_run
+FROM pipelines
+WHERE account = :account AND region = :region AND (:after IS NULL OR name > :after)
+ORDER BY name
+LIMIT :limit
+
+-- name: console_last_execution
+SELECT exec_id, status, created FROM executions
+WHERE pipeline_arn = :pipeline_arn ORDER BY seq DESC LIMIT 1
+
+-- name: console_pipeline
+SELECT arn, name, latest_version, created FROM pipelines
+WHERE account = :account AND region = :region AND name = :name
+
+-- name: console_executions
+SELECT exec_id, arn, status, display_name, failure_reason, created, modified, retry_count, seq
+FROM executions
+WHERE pipeline_arn = :pipeline_arn AND (:status IS NULL OR status = :status)
+  AND (:cursor IS NULL OR seq < :cursor)
+ORDER BY seq DESC
+LIMIT :limit
+
+-- name: console_execution_count
+SELECT COUNT(*) AS n FROM executions
+WHERE pipeline_arn = :pipeline_arn AND (:status IS NULL OR status = :status)
+
+-- name: console_step
+SELECT step_type, status, attempt_count, metadata, properties, failure_reason, ended, job
+FROM steps
+WHERE execution_arn = :execution_arn AND name = :name
+
+-- name: console_step_states
+SELECT name, status, attempt_count, outcome, failure_reason, first_start, ended FROM steps
+WHERE execution_arn = :execution_arn
