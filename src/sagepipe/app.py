@@ -41,6 +41,8 @@ from sagepipe.runners.local.images import ImageMap, ImagesFileError
 from sagepipe.runners.local.runner import LocalRunner
 from sagepipe.runners.local.sandbox import Sandbox, SandboxUnavailable, detect
 from sagepipe.runners.port import Runner
+from sagepipe.runners.ray.resources import InstanceTypes, InstanceTypesError
+from sagepipe.runners.ray.runner import RayRunner
 from sagepipe.runners.simulate import SimulateRunner
 from sagepipe.store.db import Database, SqliteDatabase, open_database
 from sagepipe.store.migrations import migrate
@@ -104,7 +106,7 @@ class DataDirInUse(StartupError):
     pass
 
 
-RUNNER_NAMES = ("local", "simulate")
+RUNNER_NAMES = ("local", "ray", "simulate")
 
 
 def check_runner(name: str) -> None:
@@ -162,6 +164,27 @@ def local_environment(config: Config) -> tuple[ImageMap, Sandbox]:
     return images, sandbox
 
 
+def ray_runner(
+    config: Config, store: StoreConfig | None
+) -> tuple[Runner, EmbeddedStore | None, StoreConfig]:
+    """The Ray runner, and the object store its jobs use: --s3-endpoint-url, else the embedded
+    one (reachable from workers on this machine only)."""
+    if not config.ray_address:
+        raise StartupError(
+            "--runner ray needs --ray-address: the Ray head's dashboard URL (the Jobs API), "
+            "e.g. --ray-address http://127.0.0.1:8265."
+        )
+    try:
+        images = ImageMap.load(config.images)
+        instance_types = InstanceTypes.load(config.ray_instance_types, config.ray_max_cpus)
+    except (ImagesFileError, InstanceTypesError) as exc:
+        raise StartupError(str(exc)) from None
+    embedded = None
+    if store is None:
+        embedded, store = embedded_store(config)
+    return RayRunner(config.ray_address, images, store, instance_types), embedded, store
+
+
 def access(config: Config) -> dict[str, Secret] | None:
     """The keys requests are verified against; None: open. Open is refused beyond loopback
     unless asked for (--allow-open)."""
@@ -215,6 +238,8 @@ def build(config: Config, runner: Runner | None = None) -> Service:
             max_jobs=config.max_local_jobs or os.cpu_count() or 1,
             keep_failed=config.keep_failed_jobs,
         )  # fmt: skip
+    if runner is None and config.runner == "ray":
+        runner, embedded, store = ray_runner(config, store)
     runners = Runners(runner or simulate, simulate)
     documents = DocumentReader(ObjectStore(store) if store else None)
     engine = Engine(
@@ -253,5 +278,5 @@ def build(config: Config, runner: Runner | None = None) -> Service:
 
 
 def data_dir_ready(config: Config) -> None:
-    if config.db is None or config.runner == "local":
+    if config.db is None or config.runner in ("local", "ray"):
         os.makedirs(config.data_dir, exist_ok=True)

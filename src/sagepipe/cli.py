@@ -66,9 +66,16 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     add(
         "--runner",
         default=_env("runner", "local"),
-        help="what runs Processing, Training and Transform steps: local (real processes) or "
-        "simulate (default: %(default)s)",
+        help="what runs Processing, Training and Transform steps: local (real processes), "
+        "ray (Ray jobs on --ray-address) or simulate (default: %(default)s)",
     )
+    add("--ray-address", default=_env("ray-address"),
+        help="for --runner ray: the Ray head's dashboard (Jobs API), e.g. http://HEAD:8265")  # fmt: skip
+    add("--ray-instance-types", default=_env("ray-instance-types"),
+        help="for --runner ray: JSON file overriding or adding ml.* instance types' Ray "
+        "resources (cpus, gpus, memory_gb, resource)")  # fmt: skip
+    add("--ray-max-cpus", type=float, default=_optional_float(_env("ray-max-cpus")),
+        help="for --runner ray: ask Ray for at most this many CPUs per instance")  # fmt: skip
     add("--images", default=_env("images"), help="JSON file mapping container images to local "
         "environments, for --runner local")  # fmt: skip
     add("--max-local-jobs", type=int, default=_optional_int(_env("max-local-jobs")),
@@ -205,6 +212,9 @@ def _serve(args: argparse.Namespace) -> int:
             max_local_jobs=args.max_local_jobs,
             sandbox=args.sandbox,
             keep_failed_jobs=args.keep_failed_jobs == "true",
+            ray_address=args.ray_address,
+            ray_instance_types=args.ray_instance_types,
+            ray_max_cpus=args.ray_max_cpus,
             faults=args.faults,
             max_pipelines=args.max_pipelines,
             max_running_executions=args.max_running_executions,

@@ -26,6 +26,9 @@ class Config:
     max_local_jobs: int | None = None  # None: the CPU count
     sandbox: str = "auto"  # how jobs get their own /opt/ml: auto, bwrap or unshare
     keep_failed_jobs: bool = True  # keep a failed job's /opt/ml tree for a look
+    ray_address: str | None = None  # --runner ray: the head's Jobs API, http://HEAD:8265
+    ray_instance_types: str | None = None  # JSON overriding the ml.* -> Ray resources table
+    ray_max_cpus: float | None = None  # at most this many CPUs per instance on Ray
     faults: str | None = None
     max_pipelines: int = 500
     max_running_executions: int = 20

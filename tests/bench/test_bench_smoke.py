@@ -10,8 +10,14 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.parametrize("name", ["api_throughput", "engine_throughput", "retry_latency", "scale"])
+@pytest.mark.parametrize(
+    "name", ["api_throughput", "engine_throughput", "retry_latency", "scale", "ray_runner"]
+)
 def test_benchmark_runs(name):
+    if name == "ray_runner":  # Ray runs in a loopback-only namespace: see tests/ray
+        from tests.ray.test_ray_runner import require_namespaces
+
+        require_namespaces()
     done = subprocess.run(
         [sys.executable, str(BENCH / f"{name}.py"), "--smoke"],
         capture_output=True,

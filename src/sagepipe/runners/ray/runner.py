@@ -1,0 +1,224 @@
+"""The `ray` runner behind the runner port (runners/port.py; docs/behaviour.md §12).
+
+Every attempt of a Processing, Training or Transform step is one Ray job, submitted through
+Ray's Jobs API with the attempt's job name as its submission_id: a server that restarts, or
+takes over the execution, asks Ray about that id instead of submitting again, and Ray refuses
+a second submission of it. The job runs runners/ray/worker.py, which runs the same supervisor
+and contracts as the local runner on the worker Ray picks. The outcome is the supervisor's
+result, read from the last line of the job's log; a job that ends without one (its node was
+lost, the worker died) fails as SageMaker.JOB_INTERNAL_ERROR, which RetryPolicies can match.
+
+The Jobs SDK is synchronous HTTP, so every call runs in a thread. While the cluster does not
+answer, running steps wait and say so in the server log; nothing is lost: the jobs are Ray's,
+and are found again by their ids when it answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from sagepipe.objectstore.store import StoreConfig
+from sagepipe.runners.contracts.plan import ContractError
+from sagepipe.runners.jobspec import SpecMaker, outcome_of
+from sagepipe.runners.local.images import ImageMap
+from sagepipe.runners.port import FAILED, STOPPED, Job, JobRequest, Outcome
+from sagepipe.runners.ray.resources import InstanceTypes
+from sagepipe.runners.ray.worker import RESULT_MARKER, encode_spec
+
+log = logging.getLogger("sagepipe.ray")
+# A job is looked at every 0.1 s for its first 10 s (most steps of a busy pipeline are short,
+# and each poll is one small HTTP call to the dashboard), then every second.
+FAST_POLL_S, FAST_FOR_S, POLL_S = 0.1, 10.0, 1.0
+UNREACHABLE_BACKOFF_S = (1.0, 2.0, 5.0, 10.0)
+MAX_SPEC_BYTES = 120_000  # one command-line argument holds at most 128 KiB on Linux
+ENDED = {"SUCCEEDED", "FAILED", "STOPPED"}
+# How each step type's Arguments name its instances.
+RESOURCES = {"Processing": ("ProcessingResources", "ClusterConfig"),
+             "Training": ("ResourceConfig",), "Transform": ("TransformResources",)}  # fmt: skip
+
+
+class RayUnavailable(Exception):
+    pass
+
+
+class RayRunner:
+    name = "ray"
+    starts_at_once = True  # Ray queues the job until the cluster has room
+
+    def __init__(
+        self, address: str, images: ImageMap, store: StoreConfig, instance_types: InstanceTypes,
+        client: Any = None,
+    ) -> None:  # fmt: skip
+        self.address = address
+        self.instance_types = instance_types
+        self.specs = SpecMaker(self.name, images, store, "auto", check_commands=False)
+        self._client = client
+        self._outcomes: dict[str, Outcome] = {}  # ended jobs, by submission id
+
+    # ------------------------------------------------------------------ the port
+    def prepare(self, request: JobRequest) -> Job:
+        return {"submission_id": request.job["name"], "step_type": request.step_type}
+
+    async def start(self, job: Job) -> None:
+        try:
+            spec = self.specs.spec(job)
+            submit = self._submission(job, spec)
+        except ContractError as refused:
+            self._outcomes[job["submission_id"]] = Outcome(FAILED, str(refused))
+            return
+        try:
+            await self._call(lambda client: client.submit_job(**submit))
+        except RuntimeError as exc:
+            if "already exists" not in str(exc):  # submitted before: this is the same job
+                raise
+        except RayUnavailable as exc:
+            raise RuntimeError(
+                f"the Ray cluster at {self.address} did not take the job: {exc}. Check that "
+                "its dashboard (the Jobs API) answers there, then retry the execution."
+            ) from None
+
+    def poll(self, job: Job) -> Outcome | None:
+        return self._outcomes.get(job["submission_id"])
+
+    async def wait(self, job: Job) -> Outcome:
+        submission = job["submission_id"]
+        failures = 0
+        fast_until = time.monotonic() + FAST_FOR_S
+        try:
+            while True:
+                if (known := self._outcomes.get(submission)) is not None:
+                    return known
+                try:
+                    info = await self._call(lambda client: client.get_job_info(submission))
+                    failures = 0
+                except RayUnavailable as exc:
+                    delay = UNREACHABLE_BACKOFF_S[min(failures, len(UNREACHABLE_BACKOFF_S) - 1)]
+                    failures += 1
+                    log.warning("Ray at %s does not answer (%s); job %s waits, retrying in %.0f s",
+                                self.address, exc, submission, delay)  # fmt: skip
+                    await asyncio.sleep(delay)
+                    continue
+                except RuntimeError as exc:
+                    if "does not exist" in str(exc):
+                        return Outcome.lost(
+                            f"InternalServerError: Ray has no job {submission} any more; the "
+                            "attempt is lost."
+                        )
+                    raise
+                status = str(getattr(info.status, "value", info.status))
+                if status in ENDED:
+                    outcome = await self._ended(job, info, status)
+                    self._outcomes[submission] = outcome
+                    return outcome
+                await asyncio.sleep(FAST_POLL_S if time.monotonic() < fast_until else POLL_S)
+        finally:
+            self._outcomes.pop(submission, None)
+
+    async def stop(self, job: Job) -> None:
+        try:
+            await self._call(lambda client: client.stop_job(job["submission_id"]))
+        except (RuntimeError, RayUnavailable) as exc:
+            log.warning("could not stop Ray job %s: %s", job["submission_id"], exc)
+
+    async def attach(self, job: Job) -> bool:
+        try:
+            await self._call(lambda client: client.get_job_info(job["submission_id"]))
+        except RayUnavailable:
+            return True  # the cluster is away; `wait` finds the job when it answers
+        except RuntimeError as exc:
+            if "does not exist" in str(exc):
+                return False
+            raise
+        return True
+
+    async def logs(self, job: Job) -> str:
+        try:
+            text = await self._call(lambda client: client.get_job_logs(job["submission_id"]))
+        except (RuntimeError, RayUnavailable):
+            return ""
+        return _without_result(str(text))
+
+    async def close(self) -> None:
+        return None
+
+    # ------------------------------------------------------------------ helpers
+    def _submission(self, job: Job, spec: dict[str, Any]) -> dict[str, Any]:
+        encoded = encode_spec(spec)
+        if len(encoded) > MAX_SPEC_BYTES:
+            raise ContractError(
+                f"ClientError: the job's request takes {len(encoded)} bytes as the ray runner "
+                f"sends it (compressed); it takes at most {MAX_SPEC_BYTES}. Make its "
+                "Environment or arguments smaller."
+            )
+        instance_type, count = _instances(job["step_type"], job["arguments"])
+        return {
+            "entrypoint": f"{sys.executable} -m sagepipe.runners.ray.worker {encoded}",
+            "submission_id": job["submission_id"],
+            "metadata": {"sagepipe_job": job["name"], "step_type": job["step_type"]},
+            **self.instance_types.request(instance_type, count),
+        }
+
+    async def _ended(self, job: Job, info: Any, status: str) -> Outcome:
+        try:
+            text = await self._call(lambda client: client.get_job_logs(job["submission_id"]))
+        except (RuntimeError, RayUnavailable):
+            text = ""
+        result = _result(str(text))
+        if result is not None:
+            return outcome_of(job, result)
+        if status == "STOPPED":
+            return Outcome(STOPPED)
+        error = str(getattr(info, "error_type", "") or "")
+        message = str(getattr(info, "message", "") or "").strip()
+        return Outcome.lost(
+            f"InternalServerError: Ray ended job {job['submission_id']} without a result "
+            f"({error or status}): {message[:600]}"
+        )
+
+    async def _call(self, call: Any) -> Any:
+        def run() -> Any:
+            try:
+                return call(self._ray())
+            except (ConnectionError, OSError) as exc:
+                raise RayUnavailable(str(exc)) from None
+            except RuntimeError:
+                raise
+            except Exception as exc:  # requests' and aiohttp's own connection errors
+                if "connect" in type(exc).__name__.lower() or "connect" in str(exc).lower():
+                    raise RayUnavailable(str(exc)) from None
+                raise
+
+        return await asyncio.to_thread(run)
+
+    def _ray(self) -> Any:
+        if self._client is None:
+            from ray.job_submission import JobSubmissionClient
+
+            self._client = JobSubmissionClient(self.address)
+        return self._client
+
+
+def _instances(step_type: str, arguments: dict[str, Any]) -> tuple[str, int]:
+    node: Any = arguments
+    for key in RESOURCES[step_type]:
+        node = (node or {}).get(key) or {}
+    return str(node.get("InstanceType") or ""), max(int(node.get("InstanceCount") or 1), 1)
+
+
+def _result(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            try:
+                found = json.loads(line[len(RESULT_MARKER) :])
+            except ValueError:
+                return None
+            return found if isinstance(found, dict) else None
+    return None
+
+
+def _without_result(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith(RESULT_MARKER))

@@ -1,0 +1,57 @@
+"""The ray runner's pure parts: what a job asks Ray for, and how its result is read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sagepipe.runners.contracts.plan import ContractError
+from sagepipe.runners.ray.resources import InstanceTypes, InstanceTypesError
+from sagepipe.runners.ray.runner import _instances, _result, _without_result
+from sagepipe.runners.ray.worker import RESULT_MARKER, encode_spec
+
+
+def test_the_shipped_table_gives_cpus_and_gpus_per_instance() -> None:
+    types = InstanceTypes.load()
+    assert types.request("ml.m5.xlarge", 1) == {"entrypoint_num_cpus": 4}
+    assert types.request("ml.g5.12xlarge", 2) == {
+        "entrypoint_num_cpus": 96,
+        "entrypoint_num_gpus": 8,
+    }
+    assert InstanceTypes.load(max_cpus=1).request("ml.m5.xlarge", 3) == {"entrypoint_num_cpus": 3}
+    with pytest.raises(ContractError, match="--ray-instance-types"):
+        types.request("ml.weird.huge", 1)
+
+
+def test_an_overrides_file_changes_and_adds_types(tmp_path: Path) -> None:
+    path = tmp_path / "types.json"
+    path.write_text(json.dumps({"instance_types": {
+        "ml.m5.xlarge": {"cpus": 2, "memory_gb": 1, "resource": "m5"},
+        "ml.custom.big": {"cpus": 8, "gpus": 1}}}))  # fmt: skip
+    types = InstanceTypes.load(str(path))
+    assert types.request("ml.m5.xlarge", 2) == {
+        "entrypoint_num_cpus": 4, "entrypoint_memory": 2 * 1024**3,
+        "entrypoint_resources": {"m5": 2}}  # fmt: skip
+    assert types.request("ml.custom.big", 1) == {"entrypoint_num_cpus": 8, "entrypoint_num_gpus": 1}
+    path.write_text(json.dumps({"instance_types": {"ml.bad": {"gpus": 1}}}))
+    with pytest.raises(InstanceTypesError, match="'ml.bad' needs cpus"):
+        InstanceTypes.load(str(path))
+
+
+def test_each_step_type_names_its_instances() -> None:
+    cluster = {"ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.c5.xlarge",
+                                                         "InstanceCount": 2}}}  # fmt: skip
+    assert _instances("Processing", cluster) == ("ml.c5.xlarge", 2)
+    assert _instances("Training", {"ResourceConfig": {"InstanceType": "ml.p3.2xlarge"}}) == (
+        "ml.p3.2xlarge", 1)  # fmt: skip
+    assert _instances("Transform", {}) == ("", 1)
+
+
+def test_the_result_is_the_last_marked_line_and_stays_out_of_the_log() -> None:
+    log = f'hello\n{RESULT_MARKER}{{"status": "Failed"}}\nworld\n{RESULT_MARKER}{{"status": "Succeeded"}}\n'
+    assert _result(log) == {"status": "Succeeded"}
+    assert _without_result(log) == "hello\nworld"
+    assert _result("no result here") is None and _result(f"{RESULT_MARKER}not json") is None
+    assert len(encode_spec({"plan": "x" * 10_000})) < 200  # compressed on the command line
