@@ -1,13 +1,17 @@
 """The ray runner against a real Ray head (docs/behaviour.md §12): the local runner's pipeline
 runs as Ray jobs, stop and retry, a server SIGKILLed while its job runs finds the job again
 (never submitted twice), a job Ray loses fails as SageMaker.JOB_INTERNAL_ERROR and a
-RetryPolicy runs it again, and a cluster that does not answer fails the step with a reason
+RetryPolicy runs it again, a job that ends while the cluster is out of the server's reach is
+found when it answers again, and a cluster that does not answer fails the step with a reason
 while the API stays up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +22,7 @@ import pytest
 
 from tests.local.test_processing import PREPROCESS, processing_step
 from tests.support.pipelines import ROLE, create, steps_by_name, wait_status
-from tests.support.s3 import MotoServer
+from tests.support.s3 import MotoServer, free_port
 from tests.support.server import ServerProcess
 
 # Waits until the S3 object `release` exists (so a test decides when it ends), then writes
@@ -248,3 +252,88 @@ def kill_matching(text: str) -> list[int]:
                 os.kill(int(entry.name), signal.SIGKILL)
                 killed.append(int(entry.name))
     return killed
+
+
+class Forwarder:
+    """A TCP relay on a fixed loopback port to the Ray dashboard, which a test can take away
+    and bring back: the server sees the cluster vanish and return."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.port, self.target = port, target
+        self.listener: socket.socket | None = None
+        self.open: list[socket.socket] = []
+
+    def start(self) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(64)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_job_that_ends_while_the_cluster_is_away_is_found_when_it_answers_again(
+    ray_head: str, s3_server: MotoServer, bucket: str, jobs: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, name: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    relay = Forwarder(free_port(), ("127.0.0.1", 8265))
+    relay.start()
+    server = ServerProcess(["--data-dir", str(tmp_path / "data"), "--runner", "ray",
+                            "--ray-address", f"http://127.0.0.1:{relay.port}",
+                            "--s3-endpoint-url", s3_server.url, "--ray-max-cpus", "1"])  # fmt: skip
+    server.start()
+    try:
+        sm = server.client()
+        create(sm, name, [training_step(bucket)])
+        arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+        row = wait_step(sm, arn, "Train", "Executing")
+        deadline = time.time() + 60
+        while not s3_object(s3_server, bucket, "marks/started"):
+            assert time.time() < deadline, "the job never started"
+            time.sleep(0.3)
+        relay.stop()  # the cluster is away for the server; the job runs on and ends
+        released(s3_server, bucket)
+        deadline = time.time() + 60
+        while ray_jobs_of(jobs, job_name_of(row))[0].status != "SUCCEEDED":
+            assert time.time() < deadline, "the job never ended"
+            time.sleep(0.3)
+        time.sleep(2)  # the server tries at least once more and waits
+        assert steps_by_name(sm, arn)["Train"]["StepStatus"] == "Executing"  # nothing lost
+        assert sm.list_pipelines()["PipelineSummaries"]  # the API is up
+        assert any("does not answer" in line for line in server.output), server.output[-5:]
+        relay.start()
+        assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Succeeded"
+        assert steps_by_name(sm, arn)["Train"]["AttemptCount"] == 1
+        assert len(ray_jobs_of(jobs, job_name_of(row))) == 1
+    finally:
+        server.stop()
+        relay.stop()
