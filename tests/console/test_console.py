@@ -128,6 +128,8 @@ def test_a_failed_step_shows_why_and_retry_resumes_it_without_a_reload(
     wait_for(browser, "Train to succeed", lambda b: node_status(b, "Train") == "Succeeded")
     assert browser.execute_script("return window.notReloaded") is True
     assert "2 attempts" in node(browser, "Train").get_attribute("aria-label")
+    # The open step panel follows: the second attempt, of the first retry, is listed.
+    wait_for(browser, "the panel's second attempt", lambda b: "retry 1" in text_of(b, "#attempts"))
     wait_for(browser, "the execution to read Succeeded", lambda b: "Succeeded" in text_of(b, "h1"))
     described = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
     assert described["PipelineExecutionStatus"] == "Succeeded"

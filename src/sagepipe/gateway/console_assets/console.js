@@ -288,7 +288,7 @@ function notTaken(graph, steps) {
 }
 
 async function executionView(id) {
-  const state = { selected: null, graph: null, nodes: new Map(), steps: {}, execution: null, logTimer: null };
+  const state = { selected: null, shown: null, graph: null, nodes: new Map(), steps: {}, execution: null, logTimer: null };
   const message = el("p", { class: "notice", role: "status", "aria-live": "polite", id: "action-message" });
   const header = el("div");
   const plan = el("div", { id: "retry-plan" });
@@ -366,8 +366,12 @@ async function executionView(id) {
     return active;
   }
 
+  // What the step panel shows: redrawn when the step's status or attempt count changes.
+  const panelKey = (name) => { const s = state.steps[name]; return s ? `${s.status}/${s.attempts}` : "none"; };
+
   async function showStep(name) {
     state.selected = name;
+    state.shown = panelKey(name);
     clearTimeout(state.logTimer);
     paintSteps();
     const node = state.graph.nodes.find((n) => n.name === name);
@@ -442,7 +446,7 @@ async function executionView(id) {
   function poll() {
     repeat(async () => {
       const active = await refresh();
-      if (state.selected && state.steps[state.selected] && !state.logTimer) showStep(state.selected);
+      if (state.selected && panelKey(state.selected) !== state.shown) showStep(state.selected);
       if (!active) refreshPlan();
       return active;
     }, POLL_MS);
