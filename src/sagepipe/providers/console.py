@@ -6,6 +6,7 @@ properties. Reads only; the console acts through the SageMaker API itself."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sagepipe.domain.step_graph import layout_of
@@ -16,6 +17,7 @@ from sagepipe.store.db import Database, Tx
 PIPELINES_PAGE = 50
 EXECUTIONS_PAGE = 50
 STATUSES = ("Executing", "Stopping", "Stopped", "Failed", "Succeeded")
+PIPELINE_NAME = re.compile(r"[A-Za-z0-9](-*[A-Za-z0-9]){0,255}")
 
 
 class ConsoleProvider:
@@ -23,6 +25,9 @@ class ConsoleProvider:
         self.db = db
 
     async def pipelines(self, account: str, region: str, after: str | None) -> dict[str, Any]:
+        if after is not None and not PIPELINE_NAME.fullmatch(after):
+            raise ValidationError("after must be the `next` of the page before: a pipeline name.")
+
         def read(tx: Tx) -> dict[str, Any]:
             rows = tx.all("console_pipelines", account=account, region=region, after=after,
                           limit=PIPELINES_PAGE + 1)  # fmt: skip
@@ -45,7 +50,7 @@ class ConsoleProvider:
     ) -> dict[str, Any] | None:
         if status is not None and status not in STATUSES:
             raise ValidationError(f"status must be one of {', '.join(STATUSES)}.")
-        if cursor is not None and not cursor.isdigit():
+        if cursor is not None and not (cursor.isdigit() and len(cursor) <= 18):
             raise ValidationError("next must be the `next` of the page before.")
 
         def read(tx: Tx) -> dict[str, Any] | None:
