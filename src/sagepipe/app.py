@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -173,6 +174,11 @@ def ray_runner(
         raise StartupError(
             "--runner ray needs --ray-address: the Ray head's dashboard URL (the Jobs API), "
             "e.g. --ray-address http://127.0.0.1:8265."
+        )
+    if importlib.util.find_spec("ray") is None:
+        raise StartupError(
+            "--runner ray needs Ray's Jobs API client: pip install 'sagepipe[ray]' (the same "
+            "Ray version as the cluster's)."
         )
     try:
         images = ImageMap.load(config.images)

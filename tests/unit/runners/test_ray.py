@@ -55,3 +55,26 @@ def test_the_result_is_the_last_marked_line_and_stays_out_of_the_log() -> None:
     assert _without_result(log) == "hello\nworld"
     assert _result("no result here") is None and _result(f"{RESULT_MARKER}not json") is None
     assert len(encode_spec({"plan": "x" * 10_000})) < 200  # compressed on the command line
+
+
+def test_the_ray_runner_says_what_is_missing_before_the_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from sagepipe.app import StartupError, ray_runner
+    from sagepipe.config import Config
+
+    config = Config(data_dir=str(tmp_path), runner="ray")
+    with pytest.raises(StartupError, match="needs --ray-address"):
+        ray_runner(config, None)
+    config.ray_address = "http://127.0.0.1:8265"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real(name, *a))  # fmt: skip
+    with pytest.raises(StartupError, match=r"pip install 'sagepipe\[ray\]'"):
+        ray_runner(config, None)
+    config.ray_instance_types = str(tmp_path / "missing.json")
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    with pytest.raises(StartupError, match="--ray-instance-types"):
+        ray_runner(config, None)
