@@ -22,17 +22,23 @@ def properties_of(record: StepRecord, execution: ExecutionRecord) -> dict[str, A
     """The step's properties, or None while it has none (not succeeded, or no job)."""
     if record.properties is not None:
         return record.properties
-    job = record.job
-    if record.status != StepStatus.SUCCEEDED or record.ended is None or not job:
-        return None
-    if job.get("kind") not in ("job", "lambda"):
-        return None
+    job, ended = record.job, record.ended
+    if job is None or ended is None or not buildable(record.status, ended, job):
+        return None  # (the None tests narrow the types; buildable decides)
     built = record.built_properties
-    if built is not None and built[0] is job and built[1] == record.ended:
+    if built is not None and built[0] is job and built[1] == ended:
         return built[2]
-    value = job_properties(record.step_type, job, record.ended, execution.region, execution.account)
-    record.built_properties = (job, record.ended, value)
+    value = job_properties(record.step_type, job, ended, execution.region, execution.account)
+    record.built_properties = (job, ended, value)
     return value
+
+
+def buildable(status: str, ended: float | None, job: dict[str, Any] | None) -> bool:
+    """Whether a step's properties follow from its job: a succeeded runner job (or Lambda)."""
+    return (
+        status == StepStatus.SUCCEEDED and ended is not None and job is not None
+        and job.get("kind") in ("job", "lambda")
+    )  # fmt: skip
 
 
 def job_properties(

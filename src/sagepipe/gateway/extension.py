@@ -114,11 +114,6 @@ class ExtensionApi:
                     found = await self.console.graph(match["id"])
                 elif match["step"]:
                     found = await self.console.step(match["id"], match["step"])
-                    if found is None and await self.console.execution(match["id"]):
-                        raise ResourceNotFound(
-                            f"Pipeline execution '{match['id']}' has no step "
-                            f"'{match['step']}' that has started."
-                        )
                 else:
                     found = await self.console.execution(match["id"])
             if found is None:

@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 from sagepipe.domain.step_graph import layout_of
-from sagepipe.engine.step_properties import job_properties
-from sagepipe.errors import ValidationError
+from sagepipe.engine.step_properties import buildable, job_properties
+from sagepipe.errors import ResourceNotFound, ValidationError
 from sagepipe.store.db import Database, Tx
 
 PIPELINES_PAGE = 50
@@ -111,7 +111,9 @@ class ConsoleProvider:
             return None
         execution, step = found
         if step is None:
-            return None
+            raise ResourceNotFound(
+                f"Pipeline execution '{execution_id}' has no step '{name}' that has started."
+            )
         return {
             "status": step["status"], "attempts": step["attempt_count"],
             "failure_reason": step["failure_reason"],
@@ -126,9 +128,7 @@ def _properties(step: dict[str, Any], execution: dict[str, Any]) -> dict[str, An
     if step["properties"]:
         return dict(json.loads(step["properties"]))
     job = json.loads(step["job"]) if step["job"] else None
-    if step["status"] != "Succeeded" or step["ended"] is None or not isinstance(job, dict):
-        return None
-    if job.get("kind") not in ("job", "lambda"):
+    if not isinstance(job, dict) or not buildable(step["status"], step["ended"], job):
         return None
     return job_properties(step["step_type"], job, step["ended"], execution["region"],
                           execution["account"])  # fmt: skip

@@ -183,14 +183,8 @@ class RayRunner:
         def run() -> Any:
             try:
                 return call(self._ray())
-            except (ConnectionError, OSError) as exc:
+            except OSError as exc:  # requests' errors and Ray's "Failed to connect" are OSErrors
                 raise RayUnavailable(str(exc)) from None
-            except RuntimeError:
-                raise
-            except Exception as exc:  # requests' and aiohttp's own connection errors
-                if "connect" in type(exc).__name__.lower() or "connect" in str(exc).lower():
-                    raise RayUnavailable(str(exc)) from None
-                raise
 
         return await asyncio.to_thread(run)
 
