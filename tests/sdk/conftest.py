@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.s3 import MotoServer, running_moto
 from tests.support.server import ServerProcess
 
 START_TIMEOUT = 30.0
@@ -80,3 +81,10 @@ def server(server_args: list[str]) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[MotoServer]:
+    """A real S3 API (moto's server) for the modules whose pipelines run for real."""
+    with running_moto() as server:
+        yield server

@@ -32,7 +32,7 @@ from sagemaker.workflow.pipeline import Pipeline  # noqa: E402
 from sagemaker.workflow.pipeline_context import PipelineSession  # noqa: E402
 
 from tests.support.jobenv import job_environment  # noqa: E402
-from tests.support.s3 import MotoServer, running_moto  # noqa: E402
+from tests.support.s3 import MotoServer  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
 REGION = "us-east-1"
@@ -41,12 +41,6 @@ KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 IMAGE = f"example.local/python-sagemaker:{PYTHON}"  # mapped to this virtualenv
 BARE_IMAGE = "example.local/python-bare:1"  # mapped to a virtualenv without sagemaker
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[MotoServer]:
-    with running_moto() as server:
-        yield server
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from sagemaker.workflow.properties import PropertyFile  # noqa: E402
 from sagemaker.workflow.steps import ProcessingStep, TrainingStep  # noqa: E402
 
 from tests.support.jobenv import job_environment  # noqa: E402
-from tests.support.s3 import MotoServer, running_moto  # noqa: E402
+from tests.support.s3 import MotoServer  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
 REGION = "us-east-1"
@@ -106,12 +106,6 @@ def dataset() -> bytes:
         a, b = rng.random(), rng.random()
         lines.append(f"{a:.4f},{b:.4f},{int(a > b)}")
     return "\n".join(lines).encode()
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[MotoServer]:
-    with running_moto() as server:
-        yield server
 
 
 @pytest.fixture

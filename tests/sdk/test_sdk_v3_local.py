@@ -24,7 +24,7 @@ if sdk_missing("3"):
     pytest.skip(str(sdk_missing("3")), allow_module_level=True)
 
 from tests.support.jobenv import job_environment  # noqa: E402
-from tests.support.s3 import MotoServer, running_moto  # noqa: E402
+from tests.support.s3 import MotoServer  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
 REGION = "us-east-1"
@@ -69,12 +69,6 @@ X = [[float(a), float(b)] for a, b, _ in rows]; y = [int(c) for _, _, c in rows]
 out = pathlib.Path("/opt/ml/processing/evaluation"); out.mkdir(parents=True, exist_ok=True)
 (out / "evaluation.json").write_text(json.dumps({"metrics": {"accuracy": model.score(X, y)}}))
 """
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[MotoServer]:
-    with running_moto() as server:
-        yield server
 
 
 @pytest.fixture

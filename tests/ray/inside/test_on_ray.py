@@ -24,6 +24,7 @@ from tests.local.test_processing import PREPROCESS, processing_step
 from tests.support.pipelines import ROLE, create, steps_by_name, wait_status
 from tests.support.s3 import MotoServer, free_port
 from tests.support.server import ServerProcess
+from tests.support.steps import poll, wait_step
 
 # Waits until the S3 object `release` exists (so a test decides when it ends), then writes
 # its model. With `once`, a second attempt finds the first's mark and ends at once.
@@ -90,16 +91,6 @@ def released(s3_server: MotoServer, bucket: str) -> None:
     s3_server.client().put_object(Bucket=bucket, Key="release", Body=b"go")
 
 
-def wait_step(sm: Any, arn: str, step: str, status: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while True:
-        row = steps_by_name(sm, arn).get(step, {})
-        if row.get("StepStatus") == status:
-            return row
-        assert time.time() < deadline, f"{step} never became {status}: {row}"
-        time.sleep(0.3)
-
-
 def ray_jobs_of(jobs: Any, job_name: str) -> list[Any]:
     """The Ray jobs of a job (ARNs lower-case the name, as AWS does)."""
     return [j for j in jobs.list_jobs()
@@ -145,14 +136,9 @@ def test_stop_stops_the_ray_job_and_a_retry_runs_it_again(
     sm = on_ray.client()
     create(sm, name, [training_step(bucket)])
     arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
-    first = wait_step(sm, arn, "Train", "Executing")
-    deadline = time.time() + 60
-    while (
-        not ray_jobs_of(jobs, job_name_of(first))
-        or ray_jobs_of(jobs, job_name_of(first))[0].status != "RUNNING"
-    ):
-        assert time.time() < deadline, "the Ray job never ran"
-        time.sleep(0.3)
+    first = wait_step(sm, arn, "Train", ("Executing",), timeout=60)
+    poll("the Ray job to run", lambda: ray_jobs_of(jobs, job_name_of(first)),
+         lambda found: bool(found) and found[0].status == "RUNNING", 60)  # fmt: skip
     sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
     assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Stopped"
     (stopped,) = ray_jobs_of(jobs, job_name_of(first))
@@ -169,11 +155,8 @@ def test_a_server_killed_while_its_ray_job_runs_finds_the_job_again(
     sm = on_ray.client()
     create(sm, name, [training_step(bucket)])
     arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
-    row = wait_step(sm, arn, "Train", "Executing")
-    deadline = time.time() + 60
-    while not ray_jobs_of(jobs, job_name_of(row)):
-        assert time.time() < deadline
-        time.sleep(0.2)
+    row = wait_step(sm, arn, "Train", ("Executing",), timeout=60)
+    poll("the Ray job", lambda: ray_jobs_of(jobs, job_name_of(row)), bool, 60)
     on_ray.kill()
     released(s3_server, bucket)  # it ends while no server is there
     on_ray.start()
@@ -191,11 +174,9 @@ def test_a_job_ray_loses_fails_as_job_internal_error_and_a_retry_policy_reruns_i
               "MaxAttempts": 1}  # fmt: skip
     create(sm, name, [training_step(bucket, RetryPolicies=[policy])])
     arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
-    row = wait_step(sm, arn, "Train", "Executing")
-    deadline = time.time() + 60
-    while not s3_object(s3_server, bucket, "marks/started"):
-        assert time.time() < deadline, "the first attempt never started"
-        time.sleep(0.3)
+    row = wait_step(sm, arn, "Train", ("Executing",), timeout=60)
+    poll("the first attempt to start", lambda: s3_object(s3_server, bucket, "marks/started"),
+         bool, 60)  # fmt: skip
     # The node's job supervisor dies, as when its node is lost: the job ends without a result.
     killed = kill_matching("JobSupervisor")
     assert killed, "no Ray JobSupervisor process to kill"
@@ -315,17 +296,12 @@ def test_a_job_that_ends_while_the_cluster_is_away_is_found_when_it_answers_agai
         sm = server.client()
         create(sm, name, [training_step(bucket)])
         arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
-        row = wait_step(sm, arn, "Train", "Executing")
-        deadline = time.time() + 60
-        while not s3_object(s3_server, bucket, "marks/started"):
-            assert time.time() < deadline, "the job never started"
-            time.sleep(0.3)
+        row = wait_step(sm, arn, "Train", ("Executing",), timeout=60)
+        poll("the job to start", lambda: s3_object(s3_server, bucket, "marks/started"), bool, 60)
         relay.stop()  # the cluster is away for the server; the job runs on and ends
         released(s3_server, bucket)
-        deadline = time.time() + 60
-        while ray_jobs_of(jobs, job_name_of(row))[0].status != "SUCCEEDED":
-            assert time.time() < deadline, "the job never ended"
-            time.sleep(0.3)
+        poll("the job to end", lambda: ray_jobs_of(jobs, job_name_of(row))[0].status,
+             lambda status: status == "SUCCEEDED", 60)  # fmt: skip
         time.sleep(2)  # the server tries at least once more and waits
         assert steps_by_name(sm, arn)["Train"]["StepStatus"] == "Executing"  # nothing lost
         assert sm.list_pipelines()["PipelineSummaries"]  # the API is up
