@@ -64,11 +64,14 @@ def open_console(browser: Any, server: ServerProcess, where: str = "/") -> None:
 
 
 def wait_for(browser: Any, what: str, check: Any, timeout: float = WAIT_S) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(
-        lambda b: check(b), message=f"timed out waiting for {what}"
-    )
+    # The page redraws while it refreshes: an element found just before a redraw is stale
+    # when read, which only means "look again".
+    return WebDriverWait(
+        browser, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(lambda b: check(b), message=f"timed out waiting for {what}")
 
 
 def node(browser: Any, step: str) -> Any:
