@@ -169,14 +169,18 @@ def outcome_of(job: Job, result: dict[str, Any]) -> Outcome:
     return Outcome(SUCCEEDED, properties=jsonable(properties), metrics=metrics)
 
 
-def hosts_file(instance_count: int) -> str:
-    """/etc/hosts as a job sees it: this machine's, with algo-1..N on loopback."""
+def hosts_file(instance_count: int, addresses: dict[int, str] | None = None) -> str:
+    """/etc/hosts as a job sees it: this machine's, with algo-1..N on loopback, or each at
+    its address in `addresses` (the nodes a Ray job's instances run on)."""
     try:
         base = Path("/etc/hosts").read_text()
     except OSError:
         base = "127.0.0.1 localhost\n"
-    names = " ".join(f"algo-{i}" for i in range(1, max(instance_count, 1) + 1))
-    return base.rstrip("\n") + f"\n127.0.0.1 {names}\n"
+    where: dict[str, list[str]] = {}
+    for i in range(1, max(instance_count, 1) + 1):
+        where.setdefault((addresses or {}).get(i, "127.0.0.1"), []).append(f"algo-{i}")
+    lines = "".join(f"{address} {' '.join(names)}\n" for address, names in where.items())
+    return base.rstrip("\n") + "\n" + lines
 
 
 def _utc(epoch: float) -> dt.datetime:

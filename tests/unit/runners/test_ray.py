@@ -9,20 +9,17 @@ import pytest
 
 from sagepipe.runners.contracts.plan import ContractError
 from sagepipe.runners.ray.resources import InstanceTypes, InstanceTypesError
-from sagepipe.runners.ray.runner import _instances, _result, _without_result
+from sagepipe.runners.ray.runner import RayRunner, _instances, _result, _without_result
 from sagepipe.runners.ray.worker import RESULT_MARKER, encode_spec
 
 
 def test_the_shipped_table_gives_cpus_and_gpus_per_instance() -> None:
     types = InstanceTypes.load()
-    assert types.request("ml.m5.xlarge", 1) == {"entrypoint_num_cpus": 4}
-    assert types.request("ml.g5.12xlarge", 2) == {
-        "entrypoint_num_cpus": 96,
-        "entrypoint_num_gpus": 8,
-    }
-    assert InstanceTypes.load(max_cpus=1).request("ml.m5.xlarge", 3) == {"entrypoint_num_cpus": 3}
+    assert types.request("ml.m5.xlarge") == {"entrypoint_num_cpus": 4}
+    assert types.request("ml.g5.12xlarge") == {"entrypoint_num_cpus": 48, "entrypoint_num_gpus": 4}
+    assert InstanceTypes.load(max_cpus=1).request("ml.m5.xlarge") == {"entrypoint_num_cpus": 1}
     with pytest.raises(ContractError, match="--ray-instance-types"):
-        types.request("ml.weird.huge", 1)
+        types.request("ml.weird.huge")
 
 
 def test_an_overrides_file_changes_and_adds_types(tmp_path: Path) -> None:
@@ -31,10 +28,10 @@ def test_an_overrides_file_changes_and_adds_types(tmp_path: Path) -> None:
         "ml.m5.xlarge": {"cpus": 2, "memory_gb": 1, "resource": "m5"},
         "ml.custom.big": {"cpus": 8, "gpus": 1}}}))  # fmt: skip
     types = InstanceTypes.load(str(path))
-    assert types.request("ml.m5.xlarge", 2) == {
-        "entrypoint_num_cpus": 4, "entrypoint_memory": 2 * 1024**3,
-        "entrypoint_resources": {"m5": 2}}  # fmt: skip
-    assert types.request("ml.custom.big", 1) == {"entrypoint_num_cpus": 8, "entrypoint_num_gpus": 1}
+    assert types.request("ml.m5.xlarge") == {
+        "entrypoint_num_cpus": 2, "entrypoint_memory": 1024**3,
+        "entrypoint_resources": {"m5": 1}}  # fmt: skip
+    assert types.request("ml.custom.big") == {"entrypoint_num_cpus": 8, "entrypoint_num_gpus": 1}
     path.write_text(json.dumps({"instance_types": {"ml.bad": {"gpus": 1}}}))
     with pytest.raises(InstanceTypesError, match="'ml.bad' needs cpus"):
         InstanceTypes.load(str(path))
@@ -47,6 +44,31 @@ def test_each_step_type_names_its_instances() -> None:
     assert _instances("Training", {"ResourceConfig": {"InstanceType": "ml.p3.2xlarge"}}) == (
         "ml.p3.2xlarge", 1)  # fmt: skip
     assert _instances("Transform", {}) == ("", 1)
+    assert _instances("Training", {"ResourceConfig": {"InstanceCount": "many"}}) == ("", 1)
+    assert _instances("Training", {"ResourceConfig": "not an object"}) == ("", 1)
+
+
+def test_each_instance_is_a_ray_job_of_its_own_named_after_the_job() -> None:
+    from sagepipe.runners.port import JobRequest
+    from sagepipe.runners.ray.runner import _ids
+
+    def prepared(count: int) -> dict[str, object]:
+        arguments = {"ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": count}}
+        job = {"name": "pipelines-abc-Train", "arguments": arguments}
+        runner = RayRunner.__new__(RayRunner)
+        return runner.prepare(JobRequest("p", "Train", "Training", 1, job))
+
+    assert prepared(1)["submissions"] == ["pipelines-abc-Train"]
+    assert prepared(3)["submissions"] == [f"pipelines-abc-Train-algo-{i}" for i in (1, 2, 3)]
+    assert _ids({"submission_id": "stored-before"}) == ["stored-before"]
+
+
+def test_the_hosts_file_names_the_nodes_the_instances_run_on() -> None:
+    from sagepipe.runners.jobspec import hosts_file
+
+    text = hosts_file(3, {1: "10.0.0.5", 2: "10.0.0.7", 3: "10.0.0.5"})
+    assert "10.0.0.5 algo-1 algo-3\n" in text and "10.0.0.7 algo-2\n" in text
+    assert hosts_file(2).endswith("127.0.0.1 algo-1 algo-2\n")
 
 
 def test_the_result_is_the_last_marked_line_and_stays_out_of_the_log() -> None:

@@ -59,7 +59,10 @@ class Supervisor:
         self.log = log
         self.grace = float(spec.get("stop_grace_seconds", 30))
         self.hosts = max(int(self.plan.instance_count or 1), 1)
-        self.children: list[subprocess.Popen[bytes]] = []  # one process per instance
+        # The instances this supervisor runs: all of them on the local runner; one per Ray job
+        # on the ray runner, which spreads a job's instances over the cluster.
+        self.here: list[int] = spec.get("instances_here") or list(range(1, self.hosts + 1))
+        self.children: list[subprocess.Popen[bytes]] = []  # one process per instance here
         self.failed_host = 0  # the instance whose failure file explains a failed job
         self.stop_asked = threading.Event()
         self.timed_out = False
@@ -128,7 +131,7 @@ class Supervisor:
         return result
 
     def stage(self) -> None:
-        for host in range(1, self.hosts + 1):
+        for host in self.here:
             self._stage_host(host)
 
     def _stage_host(self, host: int) -> None:
@@ -196,7 +199,7 @@ class Supervisor:
         sandbox = Sandbox(self.spec["sandbox"])
         self.check_stop()
         self.say("running " + " ".join(self.spec["command"]))
-        for host in range(1, self.hosts + 1):
+        for host in self.here:
             park = self.jobdir.park(host)
             park.mkdir(exist_ok=True)
             command = sandbox.wrap(self.spec["command"], self.jobdir.opt_ml(host),
@@ -216,7 +219,9 @@ class Supervisor:
         quota = (self.plan.volume_gb or 0) * GB
         while True:
             codes = [child.poll() for child in self.children]
-            failed = [i for i, code in enumerate(codes, 1) if code not in (None, 0)]
+            failed = [
+                host for host, code in zip(self.here, codes, strict=True) if code not in (None, 0)
+            ]
             if failed and not self.failed_host:
                 # The first to fail explains the job; the others are stopped, once.
                 self.failed_host = failed[0]
@@ -224,10 +229,10 @@ class Supervisor:
                     self.say(f"algo-{failed[0]} failed: stopping the other instances")
                     self._end_children()
             if None not in codes:
-                self.failed_host = self.failed_host or 1
-                return int(codes[self.failed_host - 1] or 0)
+                self.failed_host = self.failed_host or self.here[0]
+                return int(codes[self.here.index(self.failed_host)] or 0)
             wait: float | None = DISK_CHECK_SECONDS if quota else None
-            if self.hosts > 1:
+            if len(self.here) > 1:
                 wait = min(wait or INSTANCES_CHECK_SECONDS, INSTANCES_CHECK_SECONDS)
             if deadline is not None:
                 wait = max(0.0, min(wait or limit or 0, deadline - time.monotonic()))
@@ -238,7 +243,7 @@ class Supervisor:
                 self.say(f"MaxRuntimeInSeconds ({limit}) reached: stopping the job")
                 self.request_stop()
             if quota and not self.over_quota:
-                used = max(self.disk_used(host) for host in range(1, self.hosts + 1))
+                used = max(self.disk_used(host) for host in self.here)
                 if used > quota:
                     self.over_quota = used
                     self.say(f"VolumeSizeInGB ({self.plan.volume_gb}) exceeded: stopping the job")
@@ -246,7 +251,7 @@ class Supervisor:
 
     def collect(self, code: int) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        message_path = self.jobdir.inside("/opt/ml/output/message")
+        message_path = self.jobdir.inside("/opt/ml/output/message", self.here[0])
         if message_path.is_file():
             raw = message_path.read_bytes()[:MESSAGE_LIMIT]
             try:
@@ -312,13 +317,17 @@ class Supervisor:
         return found
 
     def upload(self) -> None:
-        """Every output of every instance; where two instances wrote the same file, the
-        first instance's is the one kept (it goes last)."""
-        order = range(self.hosts, 0, -1)
+        """Every output of every instance here; where two instances wrote the same file, the
+        first instance's is the one kept (it goes last). An archive (model.tar.gz,
+        output.tar.gz) is one object: only the supervisor that runs algo-1 makes it."""
+        order = sorted(self.here, reverse=True)
         for upload in self.plan.uploads:
             self.check_stop()
             sources = [self.jobdir.inside(upload.path, host) for host in order]
             try:
+                if upload.archive and 1 not in self.here:
+                    self.say(f"{upload.path} is uploaded by algo-1's job, not this one")
+                    continue
                 if upload.archive:
                     self._upload_archive(sources, upload)
                     continue
@@ -354,7 +363,7 @@ class Supervisor:
         checkpoint = self.plan.checkpoint
         if checkpoint is None:
             return
-        for host in range(self.hosts, 0, -1):
+        for host in sorted(self.here, reverse=True):
             source = self.jobdir.inside(checkpoint.path, host)
             if source.is_dir() and any(source.rglob("*")):
                 with contextlib.suppress(StoreError):

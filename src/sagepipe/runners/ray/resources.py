@@ -1,7 +1,8 @@
 """What a job asks Ray for (docs/behaviour.md §12): each instance's vCPUs and GPUs from the
 shipped table of ml.* instance types (instance_types.json), which --ray-instance-types FILE
-overrides or extends; InstanceCount instances ask for that many times as much. Ray resources
-are admission control, not limits: a job may use more than it asked for."""
+overrides or extends; each instance is a Ray job of its own that asks for one instance's
+worth. Ray resources are admission control, not limits: a job may use more than it asked
+for."""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ class InstanceTypes:
             table.update({name: _entry(name, e, overrides) for name, e in entries.items()})
         return cls(table, max_cpus)
 
-    def request(self, instance_type: str, count: int) -> dict[str, Any]:
-        """The submit_job arguments that reserve `count` instances of `instance_type`."""
+    def request(self, instance_type: str) -> dict[str, Any]:
+        """The submit_job arguments that reserve one instance of `instance_type`."""
         found = self.table.get(instance_type)
         if found is None:
             raise ContractError(
@@ -61,13 +62,13 @@ class InstanceTypes:
                 f'{{"instance_types": {{"{instance_type}": {{"cpus": 4, "gpus": 0}}}}}}.'
             )
         cpus = min(found.cpus, self.max_cpus) if self.max_cpus else found.cpus
-        request: dict[str, Any] = {"entrypoint_num_cpus": cpus * count}
+        request: dict[str, Any] = {"entrypoint_num_cpus": cpus}
         if found.gpus:
-            request["entrypoint_num_gpus"] = found.gpus * count
+            request["entrypoint_num_gpus"] = found.gpus
         if found.memory_gb:
-            request["entrypoint_memory"] = int(found.memory_gb * 1024**3 * count)
+            request["entrypoint_memory"] = int(found.memory_gb * 1024**3)
         if found.resource:
-            request["entrypoint_resources"] = {found.resource: count}
+            request["entrypoint_resources"] = {found.resource: 1}
         return request
 
 

@@ -1,12 +1,16 @@
 """The `ray` runner behind the runner port (runners/port.py; docs/behaviour.md §12).
 
-Every attempt of a Processing, Training or Transform step is one Ray job, submitted through
-Ray's Jobs API with the attempt's job name as its submission_id: a server that restarts, or
-takes over the execution, asks Ray about that id instead of submitting again, and Ray refuses
-a second submission of it. The job runs runners/ray/worker.py, which runs the same supervisor
-and contracts as the local runner on the worker Ray picks. The outcome is the supervisor's
-result, read from the last line of the job's log; a job that ends without one (its node was
-lost, the worker died) fails as SageMaker.JOB_INTERNAL_ERROR, which RetryPolicies can match.
+Every attempt of a Processing, Training or Transform step is one Ray job per instance,
+submitted through Ray's Jobs API with the attempt's job name as its submission_id (with
+InstanceCount N, `<job name>-algo-<i>`): a server that restarts, or takes over the execution,
+asks Ray about those ids instead of submitting again, and Ray refuses a second submission of
+one. Each job runs runners/ray/entrypoint.py, which has the node's warm launcher run the same
+supervisor and contracts as the local runner, for its one instance. The outcome is the
+supervisor's result, read from the last line of the job's log; a job that ends without one
+(its node was lost, the worker died) fails as SageMaker.JOB_INTERNAL_ERROR, which
+RetryPolicies can match. When one instance fails or stops, the others are stopped, and the
+step ends as that instance did; when all succeed, the step's properties and metrics are
+algo-1's.
 
 The Jobs SDK is synchronous HTTP, so every call runs in a thread. While the cluster does not
 answer, running steps wait and say so in the server log; nothing is lost: the jobs are Ray's,
@@ -25,7 +29,7 @@ from sagepipe.objectstore.store import StoreConfig
 from sagepipe.runners.contracts.plan import ContractError
 from sagepipe.runners.jobspec import SpecMaker, outcome_of
 from sagepipe.runners.local.images import ImageMap
-from sagepipe.runners.port import FAILED, STOPPED, Job, JobRequest, Outcome
+from sagepipe.runners.port import FAILED, STOPPED, SUCCEEDED, Job, JobRequest, Outcome
 from sagepipe.runners.ray.resources import InstanceTypes
 from sagepipe.runners.ray.worker import RESULT_MARKER, encode_spec
 
@@ -61,92 +65,113 @@ class RayRunner:
 
     # ------------------------------------------------------------------ the port
     def prepare(self, request: JobRequest) -> Job:
-        return {"submission_id": request.job["name"], "step_type": request.step_type}
+        name = request.job["name"]
+        _, count = _instances(request.step_type, request.job.get("arguments") or {})
+        submissions = [name] if count == 1 else [f"{name}-algo-{i}" for i in range(1, count + 1)]
+        return {"submission_id": name, "submissions": submissions, "step_type": request.step_type}
 
     async def start(self, job: Job) -> None:
         try:
             spec = self.specs.spec(job)
-            submit = self._submission(job, spec)
+            submits = [self._submission(job, spec, i) for i in range(1, len(_ids(job)) + 1)]
         except ContractError as refused:
             self._outcomes[job["submission_id"]] = Outcome(FAILED, str(refused))
             return
-        try:
-            await self._call(lambda client: client.submit_job(**submit))
-        except RuntimeError as exc:
-            if "already exists" not in str(exc):  # submitted before: this is the same job
-                raise
-        except RayUnavailable as exc:
-            raise RuntimeError(
-                f"the Ray cluster at {self.address} did not take the job: {exc}. Check that "
-                "its dashboard (the Jobs API) answers there, then retry the execution."
-            ) from None
+        for submit in submits:
+            try:
+                await self._call(lambda client, submit=submit: client.submit_job(**submit))
+            except RuntimeError as exc:
+                if "already exists" not in str(exc):  # submitted before: this is the same job
+                    raise
+            except RayUnavailable as exc:
+                raise RuntimeError(
+                    f"the Ray cluster at {self.address} did not take the job: {exc}. Check "
+                    "that its dashboard (the Jobs API) answers there, then retry the execution."
+                ) from None
 
     def poll(self, job: Job) -> Outcome | None:
         return self._outcomes.get(job["submission_id"])
 
     async def wait(self, job: Job) -> Outcome:
-        submission = job["submission_id"]
+        key, submissions = job["submission_id"], _ids(job)
+        ended: dict[str, Outcome] = {}
+        first_unsuccessful: str | None = None
         failures = 0
         fast_until = time.monotonic() + FAST_FOR_S
         try:
             while True:
-                if (known := self._outcomes.get(submission)) is not None:
+                if (known := self._outcomes.get(key)) is not None:
                     return known
                 try:
-                    info = await self._call(lambda client: client.get_job_info(submission))
+                    for submission in [s for s in submissions if s not in ended]:
+                        outcome = await self._outcome_if_ended(job, submission)
+                        if outcome is None:
+                            continue
+                        ended[submission] = outcome
+                        if outcome.status != SUCCEEDED and first_unsuccessful is None:
+                            # One instance ended badly: the job ends as it did; stop the others.
+                            first_unsuccessful = submission
+                            for other in [s for s in submissions if s not in ended]:
+                                await self._stop_one(other)
                     failures = 0
                 except RayUnavailable as exc:
                     delay = UNREACHABLE_BACKOFF_S[min(failures, len(UNREACHABLE_BACKOFF_S) - 1)]
                     failures += 1
                     log.warning("Ray at %s does not answer (%s); job %s waits, retrying in %.0f s",
-                                self.address, exc, submission, delay)  # fmt: skip
+                                self.address, exc, key, delay)  # fmt: skip
                     await asyncio.sleep(delay)
                     continue
-                except RuntimeError as exc:
-                    if "does not exist" in str(exc):
-                        return Outcome.lost(
-                            f"InternalServerError: Ray has no job {submission} any more; the "
-                            "attempt is lost."
-                        )
-                    raise
-                status = str(getattr(info.status, "value", info.status))
-                if status in ENDED:
-                    outcome = await self._ended(job, info, status)
-                    self._outcomes[submission] = outcome
+                if len(ended) == len(submissions):
+                    outcome = ended[first_unsuccessful or submissions[0]]
+                    self._outcomes[key] = outcome
                     return outcome
                 await asyncio.sleep(FAST_POLL_S if time.monotonic() < fast_until else POLL_S)
         finally:
-            self._outcomes.pop(submission, None)
+            self._outcomes.pop(key, None)
 
     async def stop(self, job: Job) -> None:
-        try:
-            await self._call(lambda client: client.stop_job(job["submission_id"]))
-        except (RuntimeError, RayUnavailable) as exc:
-            log.warning("could not stop Ray job %s: %s", job["submission_id"], exc)
+        for submission in _ids(job):
+            await self._stop_one(submission)
 
     async def attach(self, job: Job) -> bool:
+        """The job's Ray jobs, submitted again where Ray does not know them (the server went
+        away before it could submit them all); those it knows are found by their ids."""
         try:
-            await self._call(lambda client: client.get_job_info(job["submission_id"]))
-        except RayUnavailable:
-            return True  # the cluster is away; `wait` finds the job when it answers
+            await self.start(job)
         except RuntimeError as exc:
-            if "does not exist" in str(exc):
-                return False
-            raise
+            log.warning("Ray at %s: %s; job %s waits", self.address, exc, job["submission_id"])
         return True
 
     async def logs(self, job: Job) -> str:
-        try:
-            text = await self._call(lambda client: client.get_job_logs(job["submission_id"]))
-        except (RuntimeError, RayUnavailable):
-            return ""
-        return _without_result(str(text))
+        submissions = _ids(job)
+        parts = []
+        for host, submission in enumerate(submissions, 1):
+            try:
+                text = await self._call(lambda client, s=submission: client.get_job_logs(s))
+            except (RuntimeError, RayUnavailable):
+                continue
+            if len(submissions) > 1:
+                parts.append(f"[sagepipe] algo-{host} (Ray job {submission})")
+            parts.append(_without_result(str(text)))
+        return "\n".join(parts)
 
     async def close(self) -> None:
         return None
 
     # ------------------------------------------------------------------ helpers
-    def _submission(self, job: Job, spec: dict[str, Any]) -> dict[str, Any]:
+    async def _stop_one(self, submission: str) -> None:
+        try:
+            await self._call(lambda client: client.stop_job(submission))
+        except (RuntimeError, RayUnavailable) as exc:
+            log.warning("could not stop Ray job %s: %s", submission, exc)
+
+    def _submission(self, job: Job, spec: dict[str, Any], host: int) -> dict[str, Any]:
+        """The submit_job arguments of instance `host`'s Ray job."""
+        submissions = _ids(job)
+        submission = submissions[host - 1]
+        spec = {**spec, "submission_id": submission, "instances_here": [host]}
+        if len(submissions) > 1:
+            spec.update(siblings=submissions, ray_address=self.address)
         encoded = encode_spec(spec)
         if len(encoded) > MAX_SPEC_BYTES:
             raise ContractError(
@@ -154,17 +179,35 @@ class RayRunner:
                 f"sends it (compressed); it takes at most {MAX_SPEC_BYTES}. Make its "
                 "Environment or arguments smaller."
             )
-        instance_type, count = _instances(job["step_type"], job["arguments"])
+        instance_type, _ = _instances(job["step_type"], job["arguments"])
         return {
-            "entrypoint": f"{sys.executable} -m sagepipe.runners.ray.worker {encoded}",
-            "submission_id": job["submission_id"],
-            "metadata": {"sagepipe_job": job["name"], "step_type": job["step_type"]},
-            **self.instance_types.request(instance_type, count),
+            "entrypoint": f"{sys.executable} -m sagepipe.runners.ray.entrypoint {encoded}",
+            "submission_id": submission,
+            "metadata": {
+                "sagepipe_job": job["name"],
+                "step_type": job["step_type"],
+                "instance": f"algo-{host}",
+            },  # fmt: skip
+            **self.instance_types.request(instance_type),
         }
 
-    async def _ended(self, job: Job, info: Any, status: str) -> Outcome:
+    async def _outcome_if_ended(self, job: Job, submission: str) -> Outcome | None:
+        """The outcome of one instance's Ray job, or None while it runs."""
         try:
-            text = await self._call(lambda client: client.get_job_logs(job["submission_id"]))
+            info = await self._call(lambda client: client.get_job_info(submission))
+        except RuntimeError as exc:
+            if "does not exist" in str(exc):
+                return Outcome.lost(
+                    f"InternalServerError: Ray has no job {submission} any more; the attempt "
+                    "is lost."
+                )
+            raise
+        status = str(getattr(info.status, "value", info.status))
+        return await self._ended(job, submission, info, status) if status in ENDED else None
+
+    async def _ended(self, job: Job, submission: str, info: Any, status: str) -> Outcome:
+        try:
+            text = await self._call(lambda client: client.get_job_logs(submission))
         except (RuntimeError, RayUnavailable):
             text = ""
         result = _result(str(text))
@@ -175,7 +218,7 @@ class RayRunner:
         error = str(getattr(info, "error_type", "") or "")
         message = str(getattr(info, "message", "") or "").strip()
         return Outcome.lost(
-            f"InternalServerError: Ray ended job {job['submission_id']} without a result "
+            f"InternalServerError: Ray ended job {submission} without a result "
             f"({error or status}): {message[:600]}"
         )
 
@@ -196,11 +239,23 @@ class RayRunner:
         return self._client
 
 
+def _ids(job: Job) -> list[str]:
+    """The job's Ray submission ids, one per instance (jobs stored before there were several
+    name only the one)."""
+    return list(job.get("submissions") or [job["submission_id"]])
+
+
 def _instances(step_type: str, arguments: dict[str, Any]) -> tuple[str, int]:
     node: Any = arguments
-    for key in RESOURCES[step_type]:
-        node = (node or {}).get(key) or {}
-    return str(node.get("InstanceType") or ""), max(int(node.get("InstanceCount") or 1), 1)
+    for key in RESOURCES.get(step_type, ()):
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return "", 1
+    try:  # the job's contract refuses a count that is not a number, with its reason
+        count = max(int(node.get("InstanceCount") or 1), 1)
+    except (TypeError, ValueError):
+        count = 1
+    return str(node.get("InstanceType") or ""), count
 
 
 def _result(text: str) -> dict[str, Any] | None:

@@ -1,0 +1,160 @@
+"""A node's warm launcher: `python -m sagepipe.runners.ray.launcher SOCKET`.
+
+The ray runner's counterpart of runners/local/launcher.py: it imports the worker and makes
+the object store's client once, then forks a worker per Ray job from that warm state. The job's
+entrypoint (runners/ray/entrypoint.py) connects to SOCKET and sends the job's spec with its
+stdout and stderr; the forked worker answers "taken", runs the job with its output going
+straight to Ray's log, and says "done" at the end. A watchdog thread in the worker stops the
+job when the entrypoint asks ("stop", from Ray's stop_job) or goes away (the socket closes:
+Ray killed it, or its node agent died).
+
+The first entrypoint on a node starts the launcher; it detaches (it forks, and the process
+the entrypoint started exits once the socket listens), so ending that Ray job does not end
+it. One file lock keeps two from serving the same socket. It exits after IDLE_EXIT_S without
+a job; the workers it forked do not depend on it."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from sagepipe.objectstore.store import ObjectStore, StoreConfig
+from sagepipe.runners.local import supervisor
+from sagepipe.runners.local.jobdir import JobDir
+from sagepipe.runners.ray import worker
+
+IDLE_EXIT_S = 600.0
+RECEIVE_TIMEOUT_S = 10.0
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[1])
+    lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another launcher serves this socket
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # left by a launcher that ended
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    os.chmod(path, 0o600)  # only this user's Ray jobs hand jobs over
+    listener.listen(64)
+    if os.fork():
+        os._exit(0)  # the entrypoint that started us sees the socket listening
+    os.setsid()
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")  # the lock file names the launcher, for operators and tests
+    lock.flush()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    listener.settimeout(IDLE_EXIT_S)
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            break
+        received = _receive(connection)
+        if received is None:
+            connection.close()
+            continue
+        spec, fds = received
+        if os.fork() == 0:
+            listener.close()
+            lock.close()  # a worker must not keep a later launcher from taking the lock
+            _work(connection, fds, spec)
+        connection.close()
+        for fd in fds:
+            os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return 0
+
+
+def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    """The job's spec and the entrypoint's stdout and stderr; None for anything else (whatever
+    one client sends must not end the launcher)."""
+    fds: list[int] = []
+    connection.settimeout(RECEIVE_TIMEOUT_S)  # a client that sends nothing holds no one up
+    try:
+        message, fds, _flags, _address = socket.recv_fds(connection, 1 << 20, 2)
+        while not message.endswith(b"\n"):
+            chunk = connection.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("the entrypoint went away")
+            message += chunk
+        if not fds:
+            raise ValueError("no stdout came with the job")
+        spec = worker.decode_spec(message.decode().strip())
+        _warm(spec)
+    except Exception:  # noqa: BLE001
+        for fd in fds:
+            os.close(fd)
+        return None
+    connection.settimeout(None)
+    return spec, fds
+
+
+def _warm(spec: dict[str, Any]) -> None:
+    """The job's object store client, made here once so that every fork has it warm."""
+    config = StoreConfig.from_json(spec["store"])
+    if config not in supervisor.WARM_STORES:
+        store = ObjectStore(config)
+        store.client  # noqa: B018 - made now, before the fork
+        supervisor.WARM_STORES[config] = store
+
+
+def _work(connection: socket.socket, fds: list[int], spec: dict[str, Any]) -> None:
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the supervisor waits for its children
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1] if len(fds) > 1 else fds[0], 2)
+        for fd in fds:
+            os.close(fd)
+        stop, gone = threading.Event(), threading.Event()
+        # A stop asked before the supervisor listens for SIGTERM must not kill this process.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        connection.sendall(b"taken\n")
+        jobdir = JobDir(worker.jobs_base() / str(spec["submission_id"]))
+        watchdog = threading.Thread(target=_watch, args=(connection, jobdir, stop, gone))
+        watchdog.daemon = True
+        watchdog.start()
+        code = worker.run(spec, stop, gone)
+        with contextlib.suppress(OSError):
+            connection.sendall(b"done\n")
+    finally:
+        os._exit(code)
+
+
+def _watch(
+    connection: socket.socket, jobdir: JobDir, stop: threading.Event, gone: threading.Event
+) -> None:
+    """A "stop" from the entrypoint, or its end (`gone`), stops the job: the job directory's
+    stop file for a supervisor not yet started, and SIGTERM to this process, which a running
+    supervisor takes as a stop (and which sets `stop` before it runs)."""
+    try:
+        while True:
+            chunk = connection.recv(64)
+            if not chunk:
+                gone.set()
+                break
+            if b"stop" in chunk:
+                break
+    except OSError:
+        gone.set()
+    stop.set()
+    with contextlib.suppress(OSError):
+        jobdir.stop_file.touch()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
