@@ -38,6 +38,7 @@ from sagepipe.providers.retry import RetryProvider
 from sagepipe.providers.steps import StepsProvider
 from sagepipe.providers.tags import TagsProvider
 from sagepipe.runners.faults import FaultRules, SharedFaultRules
+from sagepipe.runners.lambdas import LambdaRunner
 from sagepipe.runners.local.images import ImageMap, ImagesFileError
 from sagepipe.runners.local.runner import LocalRunner
 from sagepipe.runners.local.sandbox import Sandbox, SandboxUnavailable, detect
@@ -246,7 +247,8 @@ def build(config: Config, runner: Runner | None = None) -> Service:
         )  # fmt: skip
     if runner is None and config.runner == "ray":
         runner, embedded, store = ray_runner(config, store)
-    runners = Runners(runner or simulate, simulate)
+    functions = LambdaRunner(config.lambda_endpoint_url) if config.lambda_endpoint_url else None
+    runners = Runners(runner or simulate, simulate, functions)
     documents = DocumentReader(ObjectStore(store) if store else None)
     engine = Engine(
         Services(db, runners, notifier, documents), config.lease_seconds, upkeep=[faults.refresh]

@@ -63,6 +63,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=_env("sqs-endpoint-url"),
         help="SQS endpoint that receives Callback step messages",
     )
+    add("--lambda-endpoint-url", default=_env("lambda-endpoint-url"),
+        help="Lambda API endpoint where Lambda steps invoke their FunctionArn (default: Lambda "
+        "steps are simulated)")  # fmt: skip
     add(
         "--runner",
         default=_env("runner", "local"),
@@ -207,6 +210,7 @@ def _serve(args: argparse.Namespace) -> int:
             db=args.db,
             s3_endpoint_url=args.s3_endpoint_url,
             sqs_endpoint_url=args.sqs_endpoint_url,
+            lambda_endpoint_url=args.lambda_endpoint_url,
             runner=args.runner,
             images=args.images,
             max_local_jobs=args.max_local_jobs,

@@ -21,6 +21,7 @@ class Config:
     db: str | None = None  # None: the embedded SQLite file in data_dir
     s3_endpoint_url: str | None = None
     sqs_endpoint_url: str | None = None
+    lambda_endpoint_url: str | None = None  # Lambda steps invoke their function there
     runner: str = "local"  # what runs compute steps (engine/step_kinds.py)
     images: str | None = None  # --images FILE: container images -> local environments
     max_local_jobs: int | None = None  # None: the CPU count

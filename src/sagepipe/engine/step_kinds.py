@@ -13,7 +13,7 @@ from sagepipe.runners.port import Runner
 class StepKind(StrEnum):
     EVALUATED = "evaluated"  # Condition, Fail: decided in the tick that starts them
     CALLBACK = "callback"  # waits for SendPipelineExecutionStepSuccess/Failure
-    LAMBDA = "lambda"  # a function call, simulated (its outputs come from fault rules)
+    LAMBDA = "lambda"  # a function call: at --lambda-endpoint-url, else simulated
     COMPUTE = "compute"  # real work: the configured runner (--runner)
     ELSEWHERE = "elsewhere"  # work in a service sagepipe does not run: the runner refuses it
     RESOURCE = "resource"  # records its resource and succeeds, as under `simulate`
@@ -41,16 +41,20 @@ RUNNER_JOB_KINDS = ("job", "lambda")  # stored kinds a runner follows
 
 
 class Runners:
-    """The configured runner for compute steps, and the simulate runner for what is only
-    recorded or simulated under every runner. Jobs name the runner that started them, so a
-    job started by one runner is followed by the same one after a restart."""
+    """The configured runner for compute steps, the lambda runner for Lambda steps when
+    --lambda-endpoint-url is given, and the simulate runner for what is only recorded or
+    simulated under every runner. Jobs name the runner that started them, so a job started by
+    one runner is followed by the same one after a restart."""
 
-    def __init__(self, compute: Runner, simulate: Runner) -> None:
+    def __init__(self, compute: Runner, simulate: Runner, functions: Runner | None = None) -> None:
         self.compute = compute
         self.simulate = simulate
-        self._by_name = {simulate.name: simulate, compute.name: compute}
+        self.functions = functions or simulate
+        self._by_name = {r.name: r for r in (simulate, compute, self.functions)}
 
     def for_kind(self, kind: StepKind) -> Runner:
+        if kind is StepKind.LAMBDA:
+            return self.functions
         return self.compute if kind in (StepKind.COMPUTE, StepKind.ELSEWHERE) else self.simulate
 
     async def close(self) -> None:
