@@ -1,9 +1,10 @@
 """A Ray job's entrypoint and its node's warm launcher (runners/ray/entrypoint.py,
 launcher.py), run as real processes the way Ray runs them, with no Ray: the entrypoint's
 stdout is a file, as Ray's job log is. The first job starts the launcher and the next one
-uses it (a client that sends no job is dropped); the job's log and result come on the entrypoint's stdout; SIGTERM (Ray's stop) stops
-the job with a Stopped result; a SIGKILLed entrypoint stops the job and reports nothing (Ray
-ends such a job as lost); and where no launcher can serve, the job runs in the entrypoint."""
+uses it (a client that sends no job is dropped); the job's log and result come on the
+entrypoint's stdout; SIGTERM (Ray's stop) stops the job with a Stopped result; a SIGKILLed
+entrypoint ends the job at once and reports nothing (Ray ends such a job as lost); and where
+no launcher can serve, the job runs in the entrypoint."""
 
 from __future__ import annotations
 
@@ -103,6 +104,13 @@ def launcher_pid(jobs_dir: Path) -> int:
     return int(lock.read_text().strip())
 
 
+def supervisor_of(jobs_dir: Path, spec: dict[str, Any]) -> dict[str, int]:
+    """The process that ran the job's supervisor, and its parent (its supervisor.json)."""
+    jobdir = jobs_dir / "sagepipe-ray-jobs" / spec["submission_id"]
+    found: dict[str, int] = json.loads((jobdir / "supervisor.json").read_text())
+    return found
+
+
 def running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -122,15 +130,14 @@ def test_the_first_job_starts_the_launcher_and_the_next_uses_it(
         assert f"hello from {spec['job_name']}" in log.read_text()
         assert (result_of(log) or {}).get("status") == "Succeeded", log.read_text()[-2000:]
         pids.append(launcher_pid(jobs_dir))
+        # The job's supervisor ran in a worker the launcher forked, not in the entrypoint.
+        assert supervisor_of(jobs_dir, spec)["parent"] == pids[-1]
         # Whatever else reaches the socket is dropped; the launcher serves on.
         with socket.socket(socket.AF_UNIX) as stray:
             stray.connect(str(launcher_socket(jobs_dir / "sagepipe-ray-jobs")))
             stray.sendall(b"not a job\n")
             assert stray.recv(10) == b""
     assert pids[0] == pids[1] and running(pids[0])
-    # The launcher is no child of the entrypoints (Ray ends a job's processes with the job).
-    parent = Path(f"/proc/{pids[0]}/stat").read_text().rsplit(")", 1)[1].split()[1]
-    assert int(parent) != os.getpid()
 
 
 def test_sigterm_to_the_entrypoint_stops_the_job_with_a_stopped_result(
@@ -146,7 +153,7 @@ def test_sigterm_to_the_entrypoint_stops_the_job_with_a_stopped_result(
     assert (result_of(log) or {}).get("status") == "Stopped", log.read_text()[-2000:]
 
 
-def test_a_killed_entrypoint_stops_the_job_and_reports_nothing(
+def test_a_killed_entrypoint_ends_the_job_at_once_and_reports_nothing(
     moto: MotoServer, sandbox: str, jobs_dir: Path, tmp_path: Path
 ) -> None:
     log = tmp_path / "log"
@@ -157,7 +164,7 @@ def test_a_killed_entrypoint_stops_the_job_and_reports_nothing(
     supervisor = json.loads((jobdir / "supervisor.json").read_text())["pid"]
     process.kill()  # as when Ray's job supervisor dies: SIGKILL, no word to the worker
     process.wait(timeout=10)
-    poll("the job's supervisor to end", lambda: running(supervisor), lambda alive: not alive, 30)
+    poll("the job's supervisor to end", lambda: running(supervisor), lambda alive: not alive, 10)
     assert "[sagepipe] stopped" in (jobdir / "log").read_text()
     assert result_of(log) is None  # a result would make Ray's lost job look stopped
 
@@ -168,6 +175,8 @@ def test_without_a_launcher_the_job_runs_in_the_entrypoint(
     deep = tmp_path / ("d" * 60) / ("e" * 60)  # too long a path for the launcher's socket
     log = tmp_path / "log"
     spec = spec_of(moto, sandbox)
-    assert entrypoint(spec, deep, log).wait(timeout=60) == 0
+    process = entrypoint(spec, deep, log)
+    assert process.wait(timeout=60) == 0
     assert (result_of(log) or {}).get("status") == "Succeeded", log.read_text()[-2000:]
+    assert supervisor_of(deep, spec)["pid"] == process.pid  # it ran in the entrypoint
     assert not list(deep.glob("sagepipe-ray-jobs/launcher-*"))

@@ -19,6 +19,7 @@ from tests.support.s3 import MotoServer, free_port, running_moto
 DASHBOARD = "http://127.0.0.1:8265"
 RAY = str(Path(sys.executable).parent / "ray")
 INSTANCE_SLOT = "sagepipe_test_instance"
+SECOND_NODE_IP = "127.0.0.2"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -62,7 +63,8 @@ def second_node(ray_head: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     head; yields that jobs directory. It ends with the head's `ray stop`."""
     jobs_dir = tmp_path_factory.mktemp("ray-jobs-second")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "SAGEPIPE_RAY_JOBS_DIR": str(jobs_dir)}
-    subprocess.run([RAY, "start", "--address=127.0.0.1:6380", "--node-ip-address=127.0.0.1",
+    # On an address of its own (lo carries all of 127/8), as a second machine would be.
+    subprocess.run([RAY, "start", "--address=127.0.0.1:6380", f"--node-ip-address={SECOND_NODE_IP}",
                     "--num-cpus=1", "--disable-usage-stats", "--object-store-memory=80000000",
                     # Its agent serves the job's logs; the head's has the default port here.
                     f"--dashboard-agent-listen-port={free_port()}",

@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
-from tests.ray.inside.conftest import INSTANCE_SLOT
+from tests.ray.inside.conftest import INSTANCE_SLOT, SECOND_NODE_IP
 from tests.ray.inside.test_on_ray import job_name_of, ray_jobs_of
 from tests.support.pipelines import ROLE, create, steps_by_name, wait_status
 from tests.support.s3 import MotoServer, free_port
 from tests.support.server import ServerProcess
 
-# Each instance lists its shard into a checkpoint; algo-2 says hello to algo-1 over TCP at
-# the host name algo-1, and algo-1 keeps what it heard as the model. FAIL_ON makes one fail.
+# Each instance lists its shard into a checkpoint; algo-1 listens on the address its
+# /etc/hosts gives algo-1, algo-2 says hello to it by that name, and algo-1 keeps what it
+# heard as the model. FAIL_ON makes one fail.
 TRAIN = """
 import json, os, pathlib, socket, sys, time
 config = json.load(open("/opt/ml/input/config/resourceconfig.json"))
@@ -32,12 +33,13 @@ me, hosts = config["current_host"], config["hosts"]
 port = int(os.environ["PEER_PORT"])
 shard = sorted(p.name for p in pathlib.Path("/opt/ml/input/data/data").iterdir())
 print(me, "of", hosts, "sees", shard, flush=True)
+print(me, "resolves", ", ".join(f"{h} on {socket.gethostbyname(h)}" for h in hosts), flush=True)
 pathlib.Path(f"/opt/ml/checkpoints/{me}.json").write_text(json.dumps({"shard": shard, "hosts": hosts}))
 if os.environ.get("FAIL_ON") == me:
     print("failing on purpose", flush=True)
     sys.exit(3)
 if me == "algo-1":
-    server = socket.create_server(("0.0.0.0", port))
+    server = socket.create_server((socket.gethostbyname("algo-1"), port))
     server.settimeout(120)
     connection, _ = server.accept()
     pathlib.Path("/opt/ml/model/peer.txt").write_text(connection.recv(100).decode())
@@ -136,7 +138,16 @@ def test_two_instances_run_as_two_ray_jobs_on_two_nodes_and_talk_by_host_name(
     _, logs = spread.extension("GET", f"/_sagepipe/executions/{exec_id}/steps/Train/logs")
     text = logs["logs"]
     assert "algo-1 of ['algo-1', 'algo-2']" in text and "done algo-2" in text
-    assert "[sagepipe] instances: algo-1 on 127.0.0.1, algo-2 on 127.0.0.1" in text
+    # Each instance's /etc/hosts names the node each instance runs on: algo-1 listens on the
+    # address algo-1 has there, and algo-2 reached it by that name.
+    placed = [line for line in text.splitlines() if line.startswith("[sagepipe] instances:")]
+    assert len(placed) == 2 and placed[0] == placed[1], placed
+    assert placed[0] in (
+        f"[sagepipe] instances: algo-1 on 127.0.0.1, algo-2 on {SECOND_NODE_IP}",
+        f"[sagepipe] instances: algo-1 on {SECOND_NODE_IP}, algo-2 on 127.0.0.1",
+    ), placed
+    where = placed[0].split(": ", 1)[1]
+    assert f"algo-1 resolves {where}" in text and f"algo-2 resolves {where}" in text
 
 
 def test_when_one_instance_fails_the_other_is_stopped_and_the_step_fails_with_its_reason(

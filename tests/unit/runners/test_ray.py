@@ -100,3 +100,63 @@ def test_the_ray_runner_says_what_is_missing_before_the_server_starts(
     monkeypatch.setattr(importlib.util, "find_spec", real)
     with pytest.raises(StartupError, match="--ray-instance-types"):
         ray_runner(config, None)
+
+
+def test_a_jobs_outcome_is_its_first_failure_then_a_stop_then_algo_1s_success() -> None:
+    from sagepipe.runners.port import FAILED, STOPPED, SUCCEEDED, Outcome
+    from sagepipe.runners.ray.runner import _job_outcome
+
+    ok1, ok2 = Outcome(SUCCEEDED, properties={"n": 1}), Outcome(SUCCEEDED, properties={"n": 2})
+    failed, stopped = Outcome(FAILED, "algo-2 failed"), Outcome(STOPPED)
+    # An instance stopped because another failed does not make the step look stopped.
+    assert _job_outcome([stopped, failed]) is failed
+    assert _job_outcome([ok1, stopped]) is stopped
+    assert _job_outcome([ok1, ok2]) is ok1
+
+
+class KnownJobs:
+    """Ray's answers about submission ids (the Jobs SDK raises RuntimeError for unknown ones)."""
+
+    def __init__(self, known: set[str]) -> None:
+        self.known = known
+        self.submitted: list[str] = []
+
+    def get_job_info(self, submission: str) -> object:
+        if submission not in self.known:
+            raise RuntimeError(f"Job {submission} does not exist")
+        return object()
+
+    def submit_job(self, **request: object) -> str:
+        if request["submission_id"] in self.known:
+            raise RuntimeError("Job with submission_id ... already exists")
+        self.submitted.append(str(request["submission_id"]))
+        return str(request["submission_id"])
+
+
+def test_attach_finds_known_jobs_submits_missing_instances_and_loses_forgotten_ones(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from sagepipe.objectstore.store import StoreConfig
+    from sagepipe.runners.local.images import ImageMap
+
+    def runner(jobs: KnownJobs) -> RayRunner:
+        return RayRunner("http://127.0.0.1:1", ImageMap(), StoreConfig("http://127.0.0.1:2"),
+                         InstanceTypes.load(), client=jobs)  # fmt: skip
+
+    arguments = {
+        "AppSpecification": {"ImageUri": "python:3", "ContainerEntrypoint": ["python3", "x.py"]},
+        "ProcessingResources": {"ClusterConfig": {
+            "InstanceCount": 2, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 1}},
+        "RoleArn": "arn:aws:iam::123456789012:role/R"}  # fmt: skip
+    job = {"name": "j", "arn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/j",
+           "step_type": "Processing", "arguments": arguments, "started": 0.0,
+           "submission_id": "j", "submissions": ["j-algo-1", "j-algo-2"]}  # fmt: skip
+    half = KnownJobs({"j-algo-1"})  # the server went away between the two submissions
+    assert asyncio.run(runner(half).attach(job)) is True
+    assert half.submitted == ["j-algo-2"]
+    both = KnownJobs({"j-algo-1", "j-algo-2"})
+    assert asyncio.run(runner(both).attach(job)) is True and both.submitted == []
+    forgotten = KnownJobs(set())  # never submitted, or a head that restarted forgot them
+    assert asyncio.run(runner(forgotten).attach(job)) is False and forgotten.submitted == []

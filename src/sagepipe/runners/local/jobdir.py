@@ -3,7 +3,8 @@ supervisor and a server that restarts all read the same facts.
 
     spec.json        what to run (written by the server before the launch)
     launched         created exclusively by the one launch that may happen
-    supervisor.json  the supervisor's pid and its process start time (pid reuse check)
+    supervisor.json  the supervisor's pid, its process start time (pid reuse check) and
+                     the pid of the process that started it
     opt-ml/          what the job sees at /opt/ml (its first instance: the others, with
                      InstanceCount > 1, see opt-ml-algo-<i>/)
     log              the job's stdout and stderr, in order

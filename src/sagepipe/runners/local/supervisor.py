@@ -5,7 +5,8 @@ job nor loses its outcome: it stages the inputs, runs the command in the sandbox
 MaxRuntimeInSeconds and the VolumeSizeInGB disk quota (on the staged inputs, then every
 second while the job runs), reads the job's failure and message files and metrics, uploads the
 outputs, and writes result.json last. A SIGTERM asks it to stop the job: SIGTERM to the job,
-SIGKILL after the grace period (docs/behaviour.md §11.5). Everything it does is in the log."""
+SIGKILL after the grace period (docs/behaviour.md §11.5); a SIGUSR1 kills it at once.
+Everything it does is in the log."""
 
 from __future__ import annotations
 
@@ -76,6 +77,12 @@ class Supervisor:
     def request_stop(self, *_: Any) -> None:
         self.stop_asked.set()
         self._end_children()
+
+    def kill_now(self, *_: Any) -> None:
+        """Stop without the grace period: SIGKILL to every instance (the ray runner's, when
+        Ray has already ended the job's Ray job)."""
+        self.stop_asked.set()
+        self._signal(signal.SIGKILL)
 
     def _end_children(self) -> None:
         """SIGTERM to every instance still running, SIGKILL after the grace period."""
@@ -385,10 +392,12 @@ def main(argv: list[str]) -> int:
     jobdir = JobDir(argv[1])
     spec = jobdir.read_json(jobdir.spec)
     pid = os.getpid()
-    jobdir.write_json(jobdir.supervisor, {"pid": pid, "start_time": process_start_time(pid)})
+    jobdir.write_json(jobdir.supervisor, {"pid": pid, "start_time": process_start_time(pid),
+                                          "parent": os.getppid()})  # fmt: skip
     with open(jobdir.log, "ab", buffering=0) as log:
         supervisor = Supervisor(jobdir, spec, log)
         signal.signal(signal.SIGTERM, supervisor.request_stop)
+        signal.signal(signal.SIGUSR1, supervisor.kill_now)
         if jobdir.stop_file.exists():  # a stop asked before this process could hear it
             supervisor.stop_asked.set()
         try:

@@ -18,11 +18,13 @@ import hashlib
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import sagepipe
 
@@ -42,44 +44,67 @@ def jobs_base() -> Path:
     return Path(os.environ.get(JOBS_DIR_VARIABLE) or tempfile.gettempdir()) / "sagepipe-ray-jobs"
 
 
+def base_problem(base: Path) -> str | None:
+    """Why `base` (made if missing) must not hold this user's jobs and launcher socket: another
+    user who can write there could stand in for the launcher. None when it is fine."""
+    try:
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        found = os.lstat(base)
+    except OSError as exc:
+        return f"the jobs directory {base} cannot be made: {exc}"
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o022:
+        return (
+            f"the jobs directory {base} is not a directory of this user that only this user "
+            f"can write to; set {JOBS_DIR_VARIABLE} to one that is"
+        )
+    return None
+
+
 def main(argv: list[str]) -> int:
-    connection = _hand_over(jobs_base(), argv[1])
-    if connection is None:
+    base = jobs_base()
+    handed = None if base_problem(base) else _hand_over(base, argv[1])
+    if handed is None:
         from sagepipe.runners.ray import worker
 
         return worker.run(worker.decode_spec(argv[1]))
-    return _wait(connection)
+    return _wait(*handed)
 
 
-def _hand_over(base: Path, encoded: str) -> socket.socket | None:
-    """The job handed to the node's launcher (started if need be), or None."""
+def _hand_over(base: Path, encoded: str) -> tuple[socket.socket, BinaryIO] | None:
+    """The job handed to the node's launcher (started if need be), or None. Once the launcher
+    has said "taken" the job is its; a launcher that closes without saying so did not take
+    it, and one that says nothing in time is let go (a worker it forks then finds the socket
+    closed and stops at once)."""
     path = launcher_socket(base)
     if len(os.fsencode(path)) > 100:  # a Unix socket's path holds 107 bytes at most
         return None
-    started = False
+    started_at = -1.0
     deadline = time.monotonic() + CONNECT_FOR_S
     while time.monotonic() < deadline:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.settimeout(max(deadline - time.monotonic(), 0.1))
+        reader = connection.makefile("rb")
         try:
             connection.connect(str(path))
             socket.send_fds(connection, [encoded.encode() + b"\n"], [1, 2])
-            if _read_line(connection) == b"taken":
-                return connection
+            if reader.readline().strip() == b"taken":
+                connection.settimeout(None)
+                return connection, reader
         except OSError:
             pass
+        reader.close()
         connection.close()
-        if not started:
-            started = _start_launcher(base, path)
-            if not started:
+        if time.monotonic() - started_at > 1.0:  # none yet, or one that has since ended
+            started_at = time.monotonic()
+            if not _start_launcher(path):
                 return None
         time.sleep(0.05)
     return None
 
 
-def _start_launcher(base: Path, path: Path) -> bool:
+def _start_launcher(path: Path) -> bool:
     try:
-        base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        errors = open(base / "launcher.err", "ab")  # noqa: SIM115 - handed to the launcher
+        errors = open(path.parent / "launcher.err", "ab")  # noqa: SIM115 - the launcher's
     except OSError:
         return False
     with errors:
@@ -93,7 +118,7 @@ def _start_launcher(base: Path, path: Path) -> bool:
     return launched.returncode == 0
 
 
-def _wait(connection: socket.socket) -> int:
+def _wait(connection: socket.socket, reader: BinaryIO) -> int:
     """Until the worker says it is done; Ray's stop signal asks it to stop the job."""
 
     def stop(*_: object) -> None:
@@ -102,18 +127,7 @@ def _wait(connection: socket.socket) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    line = _read_line(connection)
-    return 0 if line == b"done" else 1
-
-
-def _read_line(connection: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = connection.recv(64)
-        if not chunk:
-            break
-        data += chunk
-    return data.strip()
+    return 0 if reader.readline().strip() == b"done" else 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import fcntl
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 from pathlib import Path
@@ -36,7 +37,10 @@ RECEIVE_TIMEOUT_S = 10.0
 
 def main(argv: list[str]) -> int:
     path = Path(argv[1])
-    lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the process's life
+    jobs_umask = os.umask(0o077)  # the socket and the lock: this user's only, from the start
+    # Not through a symbolic link: the lock file is truncated below.
+    descriptor = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    lock = os.fdopen(descriptor, "r+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -45,8 +49,8 @@ def main(argv: list[str]) -> int:
         path.unlink()  # left by a launcher that ended
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
-    os.chmod(path, 0o600)  # only this user's Ray jobs hand jobs over
     listener.listen(64)
+    os.umask(jobs_umask)  # the jobs' files as the entrypoint would have made them
     if os.fork():
         os._exit(0)  # the entrypoint that started us sees the socket listening
     os.setsid()
@@ -61,7 +65,7 @@ def main(argv: list[str]) -> int:
             connection, _ = listener.accept()
         except TimeoutError:
             break
-        received = _receive(connection)
+        received = _receive(connection) if _same_user(connection) else None
         if received is None:
             connection.close()
             continue
@@ -76,6 +80,14 @@ def main(argv: list[str]) -> int:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     return 0
+
+
+def _same_user(connection: socket.socket) -> bool:
+    """Whether the peer runs as this user (the socket's mode says so too; this does not rely
+    on the directory's)."""
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    _pid, uid, _gid = struct.unpack("3i", credentials)
+    return uid == os.getuid()
 
 
 def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
@@ -120,8 +132,10 @@ def _work(connection: socket.socket, fds: list[int], spec: dict[str, Any]) -> No
         for fd in fds:
             os.close(fd)
         stop, gone = threading.Event(), threading.Event()
-        # A stop asked before the supervisor listens for SIGTERM must not kill this process.
+        # A stop asked before the supervisor listens for SIGTERM or SIGUSR1 must not kill
+        # this process; the supervisor reads `stop` through the job's stop file.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGUSR1, lambda *_: stop.set())
         connection.sendall(b"taken\n")
         jobdir = JobDir(worker.jobs_base() / str(spec["submission_id"]))
         watchdog = threading.Thread(target=_watch, args=(connection, jobdir, stop, gone))
@@ -137,23 +151,26 @@ def _work(connection: socket.socket, fds: list[int], spec: dict[str, Any]) -> No
 def _watch(
     connection: socket.socket, jobdir: JobDir, stop: threading.Event, gone: threading.Event
 ) -> None:
-    """A "stop" from the entrypoint, or its end (`gone`), stops the job: the job directory's
-    stop file for a supervisor not yet started, and SIGTERM to this process, which a running
-    supervisor takes as a stop (and which sets `stop` before it runs)."""
-    try:
-        while True:
-            chunk = connection.recv(64)
-            if not chunk:
-                gone.set()
-                break
-            if b"stop" in chunk:
-                break
-    except OSError:
-        gone.set()
+    """A "stop" from the entrypoint stops the job: the job directory's stop file for a
+    supervisor not yet started, and SIGTERM to this process, which a running supervisor takes
+    as a stop (the job gets its grace period). The entrypoint's end (`gone`: Ray killed it,
+    or its stop wait ran out) ends the job now: SIGUSR1, which the supervisor takes as a
+    kill, so that no job outlives its Ray job."""
+    asked = False
+    with contextlib.suppress(OSError):
+        for line in connection.makefile("rb"):
+            if line.strip() == b"stop" and not asked:
+                asked = True
+                _stop(jobdir, stop, signal.SIGTERM)
+    gone.set()
+    _stop(jobdir, stop, signal.SIGUSR1)
+
+
+def _stop(jobdir: JobDir, stop: threading.Event, number: int) -> None:
     stop.set()
     with contextlib.suppress(OSError):
         jobdir.stop_file.touch()
-    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), number)
 
 
 if __name__ == "__main__":

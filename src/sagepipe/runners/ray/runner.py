@@ -37,6 +37,7 @@ log = logging.getLogger("sagepipe.ray")
 # A job is looked at every 0.1 s for its first 10 s (most steps of a busy pipeline are short,
 # and each poll is one small HTTP call to the dashboard), then every second.
 FAST_POLL_S, FAST_FOR_S, POLL_S = 0.1, 10.0, 1.0
+STOP_AGAIN_S = 5.0  # how often the other instances of a failed job are asked again to stop
 UNREACHABLE_BACKOFF_S = (1.0, 2.0, 5.0, 10.0)
 MAX_SPEC_BYTES = 120_000  # one command-line argument holds at most 128 KiB on Linux
 ENDED = {"SUCCEEDED", "FAILED", "STOPPED"}
@@ -77,13 +78,19 @@ class RayRunner:
         except ContractError as refused:
             self._outcomes[job["submission_id"]] = Outcome(FAILED, str(refused))
             return
+        sent: list[str] = []
         for submit in submits:
             try:
                 await self._call(lambda client, submit=submit: client.submit_job(**submit))
+                sent.append(submit["submission_id"])
             except RuntimeError as exc:
-                if "already exists" not in str(exc):  # submitted before: this is the same job
-                    raise
+                if "already exists" in str(exc):  # submitted before: this is the same job
+                    sent.append(submit["submission_id"])
+                    continue
+                await self._stop_all(sent)  # instances that would wait for one never sent
+                raise
             except RayUnavailable as exc:
+                await self._stop_all(sent)
                 raise RuntimeError(
                     f"the Ray cluster at {self.address} did not take the job: {exc}. Check "
                     "that its dashboard (the Jobs API) answers there, then retry the execution."
@@ -95,7 +102,7 @@ class RayRunner:
     async def wait(self, job: Job) -> Outcome:
         key, submissions = job["submission_id"], _ids(job)
         ended: dict[str, Outcome] = {}
-        first_unsuccessful: str | None = None
+        stop_others_at = 0.0  # when to ask again that the others of a failed job stop
         failures = 0
         fast_until = time.monotonic() + FAST_FOR_S
         try:
@@ -105,14 +112,15 @@ class RayRunner:
                 try:
                     for submission in [s for s in submissions if s not in ended]:
                         outcome = await self._outcome_if_ended(job, submission)
-                        if outcome is None:
-                            continue
-                        ended[submission] = outcome
-                        if outcome.status != SUCCEEDED and first_unsuccessful is None:
-                            # One instance ended badly: the job ends as it did; stop the others.
-                            first_unsuccessful = submission
-                            for other in [s for s in submissions if s not in ended]:
-                                await self._stop_one(other)
+                        if outcome is not None:
+                            ended[submission] = outcome
+                    running = [s for s in submissions if s not in ended]
+                    unsuccessful = any(o.status != SUCCEEDED for o in ended.values())
+                    if running and unsuccessful and time.monotonic() >= stop_others_at:
+                        # One instance ended badly: the job ends as it did; stop the others
+                        # (and again later, should a stop not take).
+                        stop_others_at = time.monotonic() + STOP_AGAIN_S
+                        await self._stop_all(running)
                     failures = 0
                 except RayUnavailable as exc:
                     delay = UNREACHABLE_BACKOFF_S[min(failures, len(UNREACHABLE_BACKOFF_S) - 1)]
@@ -122,7 +130,7 @@ class RayRunner:
                     await asyncio.sleep(delay)
                     continue
                 if len(ended) == len(submissions):
-                    outcome = ended[first_unsuccessful or submissions[0]]
+                    outcome = _job_outcome([ended[s] for s in submissions])
                     self._outcomes[key] = outcome
                     return outcome
                 await asyncio.sleep(FAST_POLL_S if time.monotonic() < fast_until else POLL_S)
@@ -130,17 +138,26 @@ class RayRunner:
             self._outcomes.pop(key, None)
 
     async def stop(self, job: Job) -> None:
-        for submission in _ids(job):
-            await self._stop_one(submission)
+        await self._stop_all(_ids(job))
 
     async def attach(self, job: Job) -> bool:
-        """The job's Ray jobs, submitted again where Ray does not know them (the server went
-        away before it could submit them all); those it knows are found by their ids."""
-        try:
+        """Whether Ray knows the job: found by its ids. Where it knows some of a job's Ray jobs
+        and not others (the server went away between two submissions) the missing ones are
+        submitted; where it knows none (never submitted, or forgotten by a head that
+        restarted) the attempt is lost, not run a second time."""
+        known = 0
+        for submission in _ids(job):
+            try:
+                await self._call(lambda client, s=submission: client.get_job_info(s))
+                known += 1
+            except RayUnavailable:
+                return True  # the cluster is away; `wait` finds the job when it answers
+            except RuntimeError as exc:
+                if "does not exist" not in str(exc):
+                    raise
+        if known and known < len(_ids(job)):
             await self.start(job)
-        except RuntimeError as exc:
-            log.warning("Ray at %s: %s; job %s waits", self.address, exc, job["submission_id"])
-        return True
+        return known > 0
 
     async def logs(self, job: Job) -> str:
         submissions = _ids(job)
@@ -159,11 +176,13 @@ class RayRunner:
         return None
 
     # ------------------------------------------------------------------ helpers
-    async def _stop_one(self, submission: str) -> None:
-        try:
-            await self._call(lambda client: client.stop_job(submission))
-        except (RuntimeError, RayUnavailable) as exc:
-            log.warning("could not stop Ray job %s: %s", submission, exc)
+    async def _stop_all(self, submissions: list[str]) -> None:
+        """stop_job on each; a failure is logged, not raised."""
+        for submission in submissions:
+            try:
+                await self._call(lambda client, s=submission: client.stop_job(s))
+            except (RuntimeError, RayUnavailable) as exc:
+                log.warning("could not stop Ray job %s: %s", submission, exc)
 
     def _submission(self, job: Job, spec: dict[str, Any], host: int) -> dict[str, Any]:
         """The submit_job arguments of instance `host`'s Ray job."""
@@ -237,6 +256,17 @@ class RayRunner:
 
             self._client = JobSubmissionClient(self.address)
         return self._client
+
+
+def _job_outcome(outcomes: list[Outcome]) -> Outcome:
+    """A job's outcome from its instances' (in instance order): the first failure; else, if
+    one stopped, stopped; else algo-1's success. (An instance stopped because another failed
+    must not make the step look stopped.)"""
+    for status in (FAILED, STOPPED):
+        found = next((o for o in outcomes if o.status == status), None)
+        if found is not None:
+            return found
+    return outcomes[0]
 
 
 def _ids(job: Job) -> list[str]:

@@ -21,6 +21,7 @@ import shutil
 import sys
 import threading
 import time
+import traceback
 import zlib
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from sagepipe.runners.jobspec import hosts_file
 from sagepipe.runners.local import supervisor
 from sagepipe.runners.local.jobdir import JobDir
 from sagepipe.runners.local.sandbox import SandboxUnavailable, detect
-from sagepipe.runners.ray.entrypoint import jobs_base
+from sagepipe.runners.port import JOB_INTERNAL_ERROR
+from sagepipe.runners.ray.entrypoint import base_problem, jobs_base
 
 RESULT_MARKER = "[sagepipe-result] "
 # How long an instance waits for Ray to place its siblings: Ray queues each instance's job on
@@ -56,50 +58,59 @@ def run(
     `gone` set means the entrypoint died: Ray has ended the job as lost, so no result is
     reported (a result would turn a lost job into a stopped one)."""
     base = jobs_base()
+    if (problem := base_problem(base)) is not None:
+        return _report({"status": "Failed", "failure_reason": f"ClientError: {problem}"}, gone)
     jobdir = JobDir(base / spec["submission_id"])
     shutil.rmtree(jobdir.path, ignore_errors=True)  # Ray never runs one submission twice
-    jobdir.path.mkdir(parents=True)
+    jobdir.path.mkdir()
     jobdir.log.touch()
     done = threading.Event()
     copier = threading.Thread(target=_copy_log, args=(jobdir.log, done), daemon=True)
     copier.start()
+    try:
+        result = _work(spec, jobdir, base, stop)
+    except Exception as exc:  # a bug here must still end the job with a reason
+        with open(jobdir.log, "a") as log:
+            log.write("[sagepipe] the ray worker failed:\n" + traceback.format_exc())
+        result = {"status": "Failed", "failure_type": JOB_INTERNAL_ERROR,
+                  "failure_reason": f"InternalServerError: the ray worker failed: {exc!r}"}  # fmt: skip
+    done.set()
+    copier.join()
+    return _report(result, gone)
 
-    def finish(result: dict[str, Any]) -> int:
-        done.set()
-        copier.join()
-        if gone is None or not gone.is_set():
-            sys.stdout.write("\n" + RESULT_MARKER + json.dumps(result) + "\n")
-            sys.stdout.flush()
-        return 0
 
+def _work(
+    spec: dict[str, Any], jobdir: JobDir, base: Path, stop: threading.Event | None
+) -> dict[str, Any]:
     try:
         if spec["sandbox"] == "auto":
             spec["sandbox"] = _sandbox(base)
         addresses = _sibling_addresses(spec, jobdir, stop) if spec.get("siblings") else None
     except SandboxUnavailable as exc:
-        return finish({"status": "Failed", "failure_reason": f"ClientError: {exc}"})
+        return {"status": "Failed", "failure_reason": f"ClientError: {exc}"}
     except Unplaced as exc:
-        return finish({"status": "Failed", "failure_reason": str(exc),
-                       "failure_type": "SageMaker.CAPACITY_ERROR"})  # fmt: skip
+        return {"status": "Failed", "failure_reason": exc.reason, "failure_type": exc.kind}
     except Stopped:
-        return finish({"status": "Stopped"})
+        return {"status": "Stopped"}
     jobdir.write_json(jobdir.spec, spec)
     jobdir.hosts.write_text(hosts_file(spec["plan"]["instance_count"], addresses))
     if stop is not None and stop.is_set():
         jobdir.stop_file.touch()
     supervisor.main(["supervisor", str(jobdir.path)])
-    result = jobdir.read_json(jobdir.result) or {
-        "status": "Failed", "failure_type": "SageMaker.JOB_INTERNAL_ERROR",
+    result: dict[str, Any] = jobdir.read_json(jobdir.result) or {
+        "status": "Failed", "failure_type": JOB_INTERNAL_ERROR,
         "failure_reason": "InternalServerError: the job's supervisor left no result.",
     }  # fmt: skip
     if result.get("status") != "Failed":
         for tree in jobdir.opt_ml_trees():
             shutil.rmtree(tree, ignore_errors=True)
-    return finish(result)
+    return result
 
 
 class Unplaced(Exception):
-    pass
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.reason, self.kind = reason, kind
 
 
 class Stopped(Exception):
@@ -109,35 +120,36 @@ class Stopped(Exception):
 def _sibling_addresses(
     spec: dict[str, Any], jobdir: JobDir, stop: threading.Event | None
 ) -> dict[int, str]:
-    """algo-i -> the address of the node instance i's Ray job runs on, as Ray reports it."""
+    """algo-i -> the address of the node instance i's Ray job runs on, as Ray's Jobs API at
+    the server's --ray-address reports it. A sibling not yet submitted or placed, and a Jobs
+    API that does not answer, are waited for until PLACEMENT_TIMEOUT_S."""
     from ray.job_submission import JobSubmissionClient
 
-    client = JobSubmissionClient(spec["ray_address"])
+    # The server's address, not RAY_ADDRESS (Ray sets that in a job's environment, and it would
+    # take precedence over the address given).
+    os.environ["RAY_API_SERVER_ADDRESS"] = spec["ray_address"]
     siblings: list[str] = spec["siblings"]
     addresses: dict[int, str] = {}
+    client: Any = None
+    trouble = ""  # the last error from the Jobs API, if it was not answering
     deadline = time.monotonic() + PLACEMENT_TIMEOUT_S
     with open(jobdir.log, "ab", buffering=0) as log:
         said = False
-        while True:
-            for host, submission in enumerate(siblings, 1):
-                if host in addresses:
-                    continue
-                info = client.get_job_info(submission)
-                status = str(getattr(info.status, "value", info.status))
-                if info.driver_agent_http_address:
-                    addresses[host] = urlsplit(info.driver_agent_http_address).hostname or ""
-                elif status in ("SUCCEEDED", "FAILED", "STOPPED"):
-                    raise Stopped()  # the job ended before all its instances ran: stopped
+        while len(addresses) < len(siblings):
+            try:
+                client = client or JobSubmissionClient(spec["ray_address"])
+                for host, submission in enumerate(siblings, 1):
+                    if host not in addresses and (found := _node_of(client, submission)):
+                        addresses[host] = found
+                trouble = ""
+            except (OSError, RuntimeError) as exc:  # requests' errors are OSErrors
+                trouble = str(exc)[:300]
             if len(addresses) == len(siblings):
                 break
             if stop is not None and stop.is_set():
                 raise Stopped()
             if time.monotonic() > deadline:
-                raise Unplaced(
-                    f"CapacityError: Ray did not run all {len(siblings)} instances of the job "
-                    f"at once within {PLACEMENT_TIMEOUT_S:.0f} s. Give the cluster room for "
-                    "InstanceCount instances of the InstanceType, or lower InstanceCount."
-                )
+                raise _unplaced(spec, len(siblings), trouble)
             if not said:
                 waiting = [f"algo-{h}" for h in range(1, len(siblings) + 1) if h not in addresses]
                 log.write(f"[sagepipe] waiting for Ray to run {', '.join(waiting)}\n".encode())
@@ -146,6 +158,36 @@ def _sibling_addresses(
         hosts = ", ".join(f"algo-{h} on {addresses[h]}" for h in sorted(addresses))
         log.write(f"[sagepipe] instances: {hosts}\n".encode())
     return addresses
+
+
+def _node_of(client: Any, submission: str) -> str | None:
+    """The address of the node a sibling's Ray job runs on; None while it waits. Stopped when
+    it ended before every instance ran (the server stopped the job, or it failed)."""
+    try:
+        info = client.get_job_info(submission)
+    except RuntimeError as exc:
+        if "does not exist" in str(exc):
+            return None  # the server has not submitted it yet
+        raise
+    if info.driver_agent_http_address:
+        return urlsplit(info.driver_agent_http_address).hostname or None
+    if str(getattr(info.status, "value", info.status)) in ("SUCCEEDED", "FAILED", "STOPPED"):
+        raise Stopped()
+    return None
+
+
+def _unplaced(spec: dict[str, Any], count: int, trouble: str) -> Unplaced:
+    if trouble:
+        return Unplaced(
+            f"InternalServerError: the instance could not ask Ray's Jobs API at "
+            f"{spec['ray_address']} where the job's other instances run ({trouble}). Ray's "
+            "nodes must reach the server's --ray-address.", JOB_INTERNAL_ERROR,
+        )  # fmt: skip
+    return Unplaced(
+        f"CapacityError: Ray did not run all {count} instances of the job at once within "
+        f"{PLACEMENT_TIMEOUT_S:.0f} s. Give the cluster room for InstanceCount instances of the "
+        "InstanceType, or lower InstanceCount.", "SageMaker.CAPACITY_ERROR",
+    )  # fmt: skip
 
 
 def _sandbox(base: Path) -> str:
@@ -172,3 +214,10 @@ def _copy_log(path: Path, done: threading.Event) -> None:
             if done.is_set():
                 return
             done.wait(0.2)
+
+
+def _report(result: dict[str, Any], gone: threading.Event | None) -> int:
+    if gone is None or not gone.is_set():
+        sys.stdout.write("\n" + RESULT_MARKER + json.dumps(result) + "\n")
+        sys.stdout.flush()
+    return 0
