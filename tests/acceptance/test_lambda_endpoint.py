@@ -33,12 +33,15 @@ PARAMETERS = [{"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5}]
 @pytest.fixture(scope="module")
 def moto() -> Iterator[MotoServer]:
     with running_moto() as server:
-        _moto_api(server, "config", {"lambda": {"use_docker": False}})
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def function_arn(moto: MotoServer) -> str:
+    """A function of a fresh moto (no responses left queued by another test)."""
+    _moto_api(moto, "reset", {})
+    _moto_api(moto, "config", {"lambda": {"use_docker": False}})
+
     def client(service: str) -> Any:
         return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1",
                             aws_access_key_id=moto.access_key,
@@ -135,7 +138,7 @@ def test_a_response_without_a_declared_output_fails_the_step_saying_which(
     assert described["PipelineExecutionStatus"] == "Failed"
     reason = steps_by_name(sm, described["PipelineExecutionArn"])["Score"]["FailureReason"]
     assert reason == (f"ClientError: the Lambda function {function_arn} answered, but its "
-                      "'rounds' ('three') is not of the declared type Integer")  # fmt: skip
+                      "'rounds' (\"three\") is not of the declared type Integer")  # fmt: skip
     answers(moto, {"score": 0.9})
     described = wait_done(sm, start(sm, name))
     reason = steps_by_name(sm, described["PipelineExecutionArn"])["Score"]["FailureReason"]
@@ -143,8 +146,10 @@ def test_a_response_without_a_declared_output_fails_the_step_saying_which(
 
 
 def test_an_endpoint_that_cannot_be_reached_is_a_service_fault_a_retry_policy_matches(
-    server_args: list[str], function_arn: str, name: str
+    server_args: list[str], function_arn: str, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     process = ServerProcess(
         server_args, ["--lambda-endpoint-url", f"http://127.0.0.1:{free_port()}"]
     )
@@ -156,7 +161,7 @@ def test_an_endpoint_that_cannot_be_reached_is_a_service_fault_a_retry_policy_ma
                parameters=PARAMETERS)  # fmt: skip
         described = wait_done(sm, start(sm, name))
         score = steps_by_name(sm, described["PipelineExecutionArn"])["Score"]
-        assert score["StepStatus"] == "Failed" and score["AttemptCount"] == 2
+        assert score["StepStatus"] == "Failed" and score["AttemptCount"] == 2, score
         assert (
             score["FailureReason"].startswith(
                 "InternalServerError: the Lambda endpoint http://127.0.0.1:"

@@ -67,6 +67,7 @@ CACHE_KEY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 # Arguments (its inputs, image, environment, resources, outputs). So they stand for the whole
 # Arguments. The other check attributes are members of the step itself, beside Arguments.
 _WHOLE_ARGUMENTS = frozenset({"ClarifyCheckConfig", "QualityCheckConfig", "CheckJobConfig"})
+_CALLED_MEMBERS = frozenset({"FunctionArn", "SqsQueueUrl", "OutputParameters"})
 _STEP_MEMBERS = frozenset(
     {"SkipCheck", "RegisterNewBaseline", "ModelPackageGroupName",
      "SuppliedBaselineConstraints", "SuppliedBaselineStatistics"}
@@ -86,7 +87,9 @@ def cache_key(
     `arguments`: the step's resolved Arguments. `step`: the step object, for the check steps'
     attributes that are members of the step rather than of its Arguments. Step types AWS does
     not list (Lambda, Callback, Model, ...) have no documented key: their whole Arguments are
-    hashed, so any change runs them again.
+    hashed, so any change runs them again; for Lambda and Callback steps, so are the members
+    that say what is called and what it answers (FunctionArn, SqsQueueUrl, OutputParameters),
+    or a changed function would be answered from the old one's run.
 
     `property_files` (the step's PropertyFiles declarations) are part of the key although AWS
     does not list them: the engine reads a step's property files through the declaration, and a
@@ -105,6 +108,9 @@ def cache_key(
         material["StepName"] = step_name
     if keyed is None or not isinstance(arguments, Mapping):
         material["Arguments"] = arguments
+        called = {k: v for k, v in (step or {}).items() if k in _CALLED_MEMBERS}
+        if called:  # absent otherwise: the keys of steps stored before stay the same
+            material["Step"] = called
     else:
         material["Arguments"] = _pick(arguments, keyed)
         members = step or {}

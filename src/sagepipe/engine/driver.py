@@ -413,7 +413,7 @@ def _fold_attempt_ends(
 
 _NO_RUNNER = (
     "InternalServerError: the job was started by the '{}' runner, which this server does not "
-    "run (see --runner); the job is lost."
+    "run (see --runner, and --lambda-endpoint-url for the lambda runner); the job is lost."
 )
 _LOST = "InternalServerError: job {} is no longer known to the {} runner; the job is lost."
 _FAILED_RUNNER = "InternalServerError: the {} runner could not run the job: {}"

@@ -6,27 +6,34 @@ resolved Arguments as the event, as SageMaker does. The function's JSON response
 step's OutputParameters: each declared output is the response member of that name, converted
 to its OutputType. Without the flag, Lambda steps stay simulated.
 
-An invocation is not retried by the client (a retry could run the function twice); a failure
-is classified so that RetryPolicies can match it: throttling is Step.THROTTLING, an endpoint
-that cannot be reached or answers 5xx is Step.SERVICE_FAULT, and a function error or a
-response that does not give the declared outputs fails the step with its reason. A Lambda
-step runs to its end (StopPipelineExecution waits for it); an invocation in flight when the
-server went away is lost, and the step fails saying so."""
+A call is never repeated behind the user's back: the client does not retry, and only a call
+that never reached the endpoint is a Step.SERVICE_FAULT (which a RetryPolicy may retry); one
+that got no answer may have run, so it fails with no retry type. Throttling is
+Step.THROTTLING. A function error, or a response that does not give the declared outputs,
+fails the step with its reason. Calls run in a pool of their own, so long functions hold up
+nothing else. A Lambda step runs to its end (StopPipelineExecution waits for it); a call in
+flight when its server went away is lost, and the step fails saying so."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
+import math
+import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sagepipe.runners.port import FAILED, SUCCEEDED, Job, JobRequest, Outcome
 from sagepipe.runners.properties import jsonable, simulated_properties
 
 THROTTLING, SERVICE_FAULT = "Step.THROTTLING", "Step.SERVICE_FAULT"
-INVOKE_TIMEOUT_S = 900  # Lambda's own longest run
-CONVERT = {"String": str, "Integer": int, "Float": float, "Boolean": None}  # None: below
+READ_TIMEOUT_S = 960  # above Lambda's own longest run (900 s)
+MAX_CALLS = 32  # calls at once; more wait for a free thread
+VALUE_LIMIT = 1024  # characters of an output parameter's Value (the API's limit)
+INTEGER = re.compile(r"-?[0-9]+")
 
 
 class LambdaRunner:
@@ -35,28 +42,38 @@ class LambdaRunner:
 
     def __init__(self, endpoint_url: str, client: Any = None) -> None:
         self.endpoint_url = endpoint_url
-        self._client = client
-        self._calls: dict[str, asyncio.Task[Outcome]] = {}  # by job name (one per attempt)
+        self._given = client  # a client to use for every region (tests)
+        self._clients: dict[str, Any] = {}  # by region
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(MAX_CALLS, thread_name_prefix="sagepipe-lambda")
+        self._calls: dict[str, asyncio.Future[Outcome]] = {}  # by job name (one per attempt)
 
     def prepare(self, request: JobRequest) -> Job:
         return {}
 
     async def start(self, job: Job) -> None:
-        self._calls[job["name"]] = asyncio.create_task(self._invoke(job))
+        loop = asyncio.get_running_loop()
+        self._calls[job["name"]] = loop.run_in_executor(self._pool, self._invoke, job)
 
     def poll(self, job: Job) -> Outcome | None:
-        call = self._calls.get(job["name"])
-        return call.result() if call is not None and call.done() else None
+        return None  # known only to `wait` (the engine polls before it starts a job)
 
     async def wait(self, job: Job) -> Outcome:
-        call = self._calls.get(job["name"])
+        name = job["name"]
+        call = self._calls.get(name)
         if call is None:
-            return Outcome(FAILED, _LOST.format(job.get("arn")), SERVICE_FAULT)
+            return Outcome.lost(
+                f"InternalServerError: the call to the Lambda function {job.get('arn')} was in "
+                "flight when its server stopped; its answer is lost. Retry the execution to "
+                "call it again."
+            )
         try:
-            return await asyncio.shield(call)
-        finally:
-            if call.done():
-                self._calls.pop(job["name"], None)
+            outcome = await asyncio.shield(call)
+        except asyncio.CancelledError:  # the server let the execution go: the call ends alone
+            call.add_done_callback(lambda _: self._calls.pop(name, None))
+            raise
+        self._calls.pop(name, None)
+        return outcome
 
     async def stop(self, job: Job) -> None:
         return None  # a function runs to its end, as on SageMaker
@@ -68,19 +85,22 @@ class LambdaRunner:
         return ""
 
     async def close(self) -> None:
-        for call in self._calls.values():
-            call.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
-    # ------------------------------------------------------------------ the call
-    async def _invoke(self, job: Job) -> Outcome:
-        arn = str(job.get("arn") or "")
-        payload = json.dumps(job.get("arguments") or {})
+    # ------------------------------------------------------------------ the call (a thread)
+    def _invoke(self, job: Job) -> Outcome:
+        arn = job.get("arn")
+        if not isinstance(arn, str) or not arn.startswith("arn:"):
+            return Outcome(FAILED, f"ClientError: the Lambda step's FunctionArn ({arn!r:.200}) "
+                           "is not a function ARN.")  # fmt: skip
         try:
-            response = await asyncio.to_thread(self._call, arn, payload)
+            response = self._client(arn).invoke(
+                FunctionName=arn, InvocationType="RequestResponse",
+                Payload=json.dumps(job.get("arguments") or {}).encode(),
+            )  # fmt: skip
+            raw = response["Payload"].read() if response.get("Payload") is not None else b""
         except Exception as exc:  # noqa: BLE001 - every way a call fails becomes a reason
             return _failure(arn, self.endpoint_url, exc)
-        body = response.get("Payload")
-        raw = body.read() if body is not None else b""
         if response.get("FunctionError"):
             return Outcome(FAILED, f"ClientError: the Lambda function {arn} failed: "
                            f"{_error_text(raw)}"[:1024])  # fmt: skip
@@ -94,24 +114,23 @@ class LambdaRunner:
         )  # fmt: skip
         return Outcome(SUCCEEDED, properties=jsonable(properties))
 
-    def _call(self, arn: str, payload: str) -> dict[str, Any]:
-        response: dict[str, Any] = self._lambda(arn).invoke(
-            FunctionName=arn, InvocationType="RequestResponse", Payload=payload.encode()
-        )
-        return response
+    def _client(self, arn: str) -> Any:
+        """A Lambda client for the ARN's region, made once, with a session of its own
+        (boto3's default session is not safe to share between threads)."""
+        if self._given is not None:
+            return self._given
+        parts = arn.split(":")  # arn:aws:lambda:REGION:ACCOUNT:function:NAME
+        region = parts[3] if len(parts) > 4 and parts[3] else "us-east-1"
+        with self._lock:
+            if region not in self._clients:
+                import boto3
+                from botocore.config import Config
 
-    def _lambda(self, arn: str) -> Any:
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            parts = arn.split(":")
-            region = parts[3] if len(parts) > 4 and parts[3] else "us-east-1"
-            self._client = boto3.client(
-                "lambda", endpoint_url=self.endpoint_url, region_name=region,
-                config=Config(read_timeout=INVOKE_TIMEOUT_S, retries={"total_max_attempts": 1}),
-            )  # fmt: skip
-        return self._client
+                self._clients[region] = boto3.session.Session().client(
+                    "lambda", endpoint_url=self.endpoint_url, region_name=region,
+                    config=Config(read_timeout=READ_TIMEOUT_S, retries={"total_max_attempts": 1}),
+                )  # fmt: skip
+            return self._clients[region]
 
 
 def outputs_of(declared: list[Any], raw: bytes) -> dict[str, Any]:
@@ -132,24 +151,47 @@ def outputs_of(declared: list[Any], raw: bytes) -> dict[str, Any]:
         name, kind = output["OutputName"], output.get("OutputType", "String")
         if name not in document:
             raise ValueError(f"its response has no '{name}', an output the step declares")
-        outputs[name] = _converted(document[name], kind, name)
+        value = _converted(document[name], kind)
+        if value is None:
+            shown = json.dumps(document[name])
+            shown = shown if len(shown) <= 100 else shown[:97] + "..."
+            raise ValueError(f"its '{name}' ({shown}) is not of the declared type {kind}")
+        if len(str(value)) > VALUE_LIMIT:
+            raise ValueError(
+                f"its '{name}' is longer than the {VALUE_LIMIT} characters an output "
+                "parameter holds"
+            )
+        outputs[name] = value
     return outputs
 
 
-def _converted(value: Any, kind: str, name: str) -> Any:
+def _converted(value: Any, kind: str) -> Any:
+    """`value` as an output of type `kind`, or None if it is not one. Strings are taken as
+    they are and anything else as its JSON; numbers must be numbers (or their text), and
+    whole for Integer; booleans true or false."""
     if kind == "Boolean":
         if isinstance(value, bool):
             return value
-        if str(value).lower() in ("true", "false"):
-            return str(value).lower() == "true"
-    elif kind in CONVERT and not isinstance(value, (dict, list)):
-        try:
-            return CONVERT[kind](value)  # type: ignore[misc]
-        except (TypeError, ValueError):
-            pass
-    else:
-        return json.dumps(value) if kind == "String" else value
-    raise ValueError(f"its '{name}' ({value!r}) is not of the declared type {kind}")
+        text = str(value).lower() if isinstance(value, str) else ""
+        return {"true": True, "false": False}.get(text)
+    if kind == "Integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return int(value) if isinstance(value, str) and INTEGER.fullmatch(value) else None
+    if kind == "Float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return None
+        else:
+            return None
+        return number if math.isfinite(number) else None
+    return value if isinstance(value, str) else json.dumps(value)  # String
 
 
 def _utc(epoch: float) -> dt.datetime:
@@ -165,7 +207,13 @@ def _error_text(raw: bytes) -> str:
 
 
 def _failure(arn: str, endpoint_url: str, exc: Exception) -> Outcome:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ParamValidationError,
+    )
 
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -175,15 +223,26 @@ def _failure(arn: str, endpoint_url: str, exc: Exception) -> Outcome:
             SERVICE_FAULT if status >= 500 else None)  # fmt: skip
         return Outcome(FAILED, f"ClientError: Lambda refused to invoke {arn}: {code}: {message}",
                        kind)  # fmt: skip
+    if isinstance(exc, NoCredentialsError):
+        return Outcome(
+            FAILED,
+            f"InternalServerError: the server has no AWS credentials to sign its call to {arn}; "
+            "give it AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile) for the Lambda "
+            "endpoint.",
+        )
+    if isinstance(exc, ParamValidationError):
+        return Outcome(FAILED, f"ClientError: Lambda cannot be asked to invoke {arn}: {exc}")
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):  # nothing was sent
+        return Outcome(
+            FAILED,
+            f"InternalServerError: the Lambda endpoint {endpoint_url} could not be reached to "
+            f"invoke {arn}: {exc}. Check --lambda-endpoint-url.",
+            SERVICE_FAULT,
+        )
+    # Sent, but no answer came (a read timeout, a dropped connection): the function may have
+    # run, so no RetryPolicy runs it again.
     return Outcome(
         FAILED,
-        f"InternalServerError: the Lambda endpoint {endpoint_url} could not be reached to "
-        f"invoke {arn}: {exc}. Check --lambda-endpoint-url.",
-        SERVICE_FAULT,
+        f"InternalServerError: the call to the Lambda function {arn} at {endpoint_url} got no "
+        f"answer ({exc}); the function may have run. Retry the execution to call it again.",
     )
-
-
-_LOST = (
-    "InternalServerError: the call to the Lambda function {} was in flight when the server "
-    "stopped; its answer is lost. Retry the execution to call it again."
-)

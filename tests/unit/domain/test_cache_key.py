@@ -312,6 +312,20 @@ def test_a_type_aws_does_not_list_keys_its_whole_arguments(step_type: str) -> No
     assert cache_key(step_type, {"Other": {"b": [1, 2], "a": 1}, "Output": RUN_1}) == base
 
 
+def test_a_lambda_or_callback_key_holds_what_is_called_and_what_it_answers() -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
+    outputs = [{"OutputName": "score", "OutputType": "Float"}]
+    step = {"FunctionArn": arn + "v1", "OutputParameters": outputs, "Timeout": 60}
+    base = cache_key("Lambda", {"a": 1}, step=step)
+    assert cache_key("Lambda", {"a": 1}, step={**step, "FunctionArn": arn + "v2"}) != base
+    more = [*outputs, {"OutputName": "label", "OutputType": "String"}]
+    assert cache_key("Lambda", {"a": 1}, step={**step, "OutputParameters": more}) != base
+    queue = {"SqsQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q"}
+    assert cache_key("Callback", {}, step=queue) != cache_key("Callback", {}, step={})
+    # A step without such members keys as it did before they counted.
+    assert cache_key("Model", {"a": 1}, step={"Name": "M"}) == cache_key("Model", {"a": 1})
+
+
 def test_arguments_that_are_not_an_object_are_keyed_whole() -> None:
     assert cache_key("Processing", None) != cache_key("Processing", [])
     assert cache_key("Processing", ["a"]) != cache_key("Processing", ["b"])
