@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.local.test_processing import PREPROCESS, processing_step
 from tests.support.jobenv import job_processes
-from tests.support.pipelines import create, steps_by_name, wait_status
+from tests.support.pipelines import ROLE, create, steps_by_name, wait_status
 from tests.support.server import ServerProcess
 
 BUGGY = "raise ValueError('bug in train step')\n"
@@ -105,6 +105,47 @@ def test_stopping_an_execution_stops_its_job_and_leaves_no_process(
     sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken="t" * 32)
     assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Stopped"
     wait_for(lambda: not job_processes(tmp_path / "data"), timeout=10)
+
+
+# Saves a checkpoint when asked to stop, as SageMaker's docs tell training code to.
+SAVES_ON_STOP = """
+import pathlib, signal, sys, time
+def save(*_):
+    time.sleep(1)  # work that takes a while, within the stop's grace period
+    pathlib.Path("/opt/ml/checkpoints/on-stop.txt").write_text("saved on SIGTERM")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, save)
+print("started", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_stopped_job_gets_its_grace_period_and_its_checkpoint_is_kept(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    """A stop is SIGTERM to the job, SIGKILL only after the grace period (docs/behaviour.md
+    §11.5), under either sandbox: the job's handler has time to save a checkpoint, which
+    reaches S3."""
+    s3.put_object(Bucket=bucket, Key="code/train.py", Body=SAVES_ON_STOP.encode())
+    step = {"Name": "Train", "Type": "Training", "Arguments": {
+        "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "python:3",
+                                   "ContainerEntrypoint": ["python3",
+                                                           "/opt/ml/input/data/code/train.py"]},
+        "InputDataConfig": [{"ChannelName": "code", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/code/"}}}],
+        "CheckpointConfig": {"S3Uri": f"s3://{bucket}/checkpoints/run"},
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300}, "RoleArn": ROLE,
+        "ResourceConfig": {"VolumeSizeInGB": 1, "InstanceCount": 1,
+                           "InstanceType": "ml.m5.xlarge"}}}  # fmt: skip
+    sm = local_server.client()
+    create(sm, name, [step])
+    arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+    wait_for(lambda: "started" in logs(local_server, arn, "Train"))
+    sm.stop_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken="s" * 32)
+    assert wait_status(sm, arn, timeout=60)["PipelineExecutionStatus"] == "Stopped"
+    saved = s3.get_object(Bucket=bucket, Key="checkpoints/run/on-stop.txt")["Body"].read()
+    assert saved == b"saved on SIGTERM"
 
 
 def test_a_job_outlives_a_server_crash_and_is_collected_not_run_again(

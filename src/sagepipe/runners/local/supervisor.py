@@ -96,6 +96,9 @@ class Supervisor:
         for child in list(self.children):
             if child.poll() is None:
                 running = True
+                if number == signal.SIGTERM and self.spec["sandbox"] == "bwrap":
+                    _terminate_inside_bwrap(child.pid)
+                    continue
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, number)
         return running
@@ -376,6 +379,23 @@ class Supervisor:
                 with contextlib.suppress(StoreError):
                     self.store.upload_tree(source, checkpoint.uri)
                     self.say(f"checkpoints uploaded to {checkpoint.uri}")
+
+
+def _terminate_inside_bwrap(group: int) -> None:
+    """SIGTERM to the job's processes in process group `group`, but not to bubblewrap's own:
+    bwrap dies of a SIGTERM and takes its PID namespace with it, so the job's handler would
+    get no grace period. The job's end then ends bwrap."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        if int(fields.split()[2]) == group and name != "bwrap":  # field 5: the process group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGTERM)
 
 
 def _failure_type(exc: StoreError) -> str | None:

@@ -5,11 +5,13 @@ own work starts, a good part of a short step. So this entrypoint imports only th
 library and hands the job to the node's warm launcher (runners/ray/launcher.py) over a Unix
 socket, with its own stdout and stderr, which Ray keeps as the job's log: the launcher forks a
 worker for the job that writes there directly. The entrypoint then waits for the worker to
-say it is done. A stop from Ray (SIGTERM) is passed on to the worker; if this process is
-killed outright, the worker sees the socket close and stops the job too, so a job never
-outlives its Ray job.
+say it is done. A stop from Ray (SIGTERM, or SIGINT) is passed on to the worker; when this
+process ends first (Ray kills it after its stop wait, or when the job's JobSupervisor dies),
+the worker sees the socket close and kills the job at once, so a job never outlives its Ray
+job.
 
-Where no launcher can be reached or started, the job runs in this process."""
+Where no launcher can be reached or started, or the jobs directory is not safe for its
+socket (base_problem), the job runs in this process."""
 
 from __future__ import annotations
 
