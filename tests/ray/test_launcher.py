@@ -35,6 +35,7 @@ from tests.support.steps import poll
 JOB = """
 import os, time
 print("hello from", os.environ["PROCESSING_JOB_NAME"], flush=True)
+print("devices", os.environ.get("CUDA_VISIBLE_DEVICES"), flush=True)
 if os.environ.get("HOLD"):
     print("holding", flush=True)
     time.sleep(120)
@@ -85,12 +86,16 @@ def spec_of(moto: MotoServer, sandbox: str, **environment: str) -> dict[str, Any
     return {**spec, "submission_id": name, "instances_here": [1]}
 
 
-def entrypoint(spec: dict[str, Any], jobs_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+def entrypoint(
+    spec: dict[str, Any], jobs_dir: Path, log: Path, **environment: str
+) -> subprocess.Popen[bytes]:
+    """The Ray job's entrypoint, with the environment Ray gives it (`environment`: e.g. the
+    GPUs Ray assigned)."""
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "sagepipe.runners.ray.entrypoint", encode_spec(spec)],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "SAGEPIPE_RAY_JOBS_DIR": str(jobs_dir)},
+            env={**os.environ, "SAGEPIPE_RAY_JOBS_DIR": str(jobs_dir), **environment},
         )  # fmt: skip
 
 
@@ -126,8 +131,9 @@ def test_the_first_job_starts_the_launcher_and_the_next_uses_it(
     for i in range(2):
         spec = spec_of(moto, sandbox)
         log = tmp_path / f"log-{i}"
-        assert entrypoint(spec, jobs_dir, log).wait(timeout=60) == 0
-        assert f"hello from {spec['job_name']}" in log.read_text()
+        # Each job sees the GPUs Ray gave its own entrypoint, not the launcher's first job's.
+        assert entrypoint(spec, jobs_dir, log, CUDA_VISIBLE_DEVICES=str(i)).wait(timeout=60) == 0
+        assert f"hello from {spec['job_name']}\ndevices {i}\n" in log.read_text()
         assert (result_of(log) or {}).get("status") == "Succeeded", log.read_text()[-2000:]
         pids.append(launcher_pid(jobs_dir))
         # The job's supervisor ran in a worker the launcher forked, not in the entrypoint.
@@ -175,8 +181,9 @@ def test_without_a_launcher_the_job_runs_in_the_entrypoint(
     deep = tmp_path / ("d" * 60) / ("e" * 60)  # too long a path for the launcher's socket
     log = tmp_path / "log"
     spec = spec_of(moto, sandbox)
-    process = entrypoint(spec, deep, log)
+    process = entrypoint(spec, deep, log, CUDA_VISIBLE_DEVICES="1")
     assert process.wait(timeout=60) == 0
+    assert "devices 1\n" in log.read_text()
     assert (result_of(log) or {}).get("status") == "Succeeded", log.read_text()[-2000:]
     assert supervisor_of(deep, spec)["pid"] == process.pid  # it ran in the entrypoint
     assert not list(deep.glob("sagepipe-ray-jobs/launcher-*"))

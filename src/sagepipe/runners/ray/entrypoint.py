@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -31,6 +32,10 @@ from typing import BinaryIO
 import sagepipe
 
 JOBS_DIR_VARIABLE = "SAGEPIPE_RAY_JOBS_DIR"  # where workers keep job directories
+# The accelerators Ray gave this job (it sets these for a job that asks for GPUs or other
+# accelerators): the job's own environment gets them, wherever its worker was forked.
+DEVICE_VARIABLES = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+                    "NEURON_RT_VISIBLE_CORES", "TPU_VISIBLE_CHIPS", "ONEAPI_DEVICE_SELECTOR")  # fmt: skip
 CONNECT_FOR_S = 10.0  # how long a launcher that is starting may take to answer
 
 
@@ -39,6 +44,10 @@ def launcher_socket(base: Path) -> Path:
     was upgraded starts a new launcher instead of using the old one's code."""
     key = f"{sys.executable}\0{sagepipe.__version__}\0{Path(sagepipe.__file__).parent}"
     return base / f"launcher-{hashlib.sha256(key.encode()).hexdigest()[:12]}.sock"
+
+
+def assigned_devices() -> dict[str, str]:
+    return {name: os.environ[name] for name in DEVICE_VARIABLES if name in os.environ}
 
 
 def jobs_base() -> Path:
@@ -88,7 +97,8 @@ def _hand_over(base: Path, encoded: str) -> tuple[socket.socket, BinaryIO] | Non
         reader = connection.makefile("rb")
         try:
             connection.connect(str(path))
-            socket.send_fds(connection, [encoded.encode() + b"\n"], [1, 2])
+            message = json.dumps({"spec": encoded, "devices": assigned_devices()})
+            socket.send_fds(connection, [message.encode() + b"\n"], [1, 2])
             if reader.readline().strip() == b"taken":
                 connection.settimeout(None)
                 return connection, reader

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -69,11 +70,11 @@ def main(argv: list[str]) -> int:
         if received is None:
             connection.close()
             continue
-        spec, fds = received
+        spec, devices, fds = received
         if os.fork() == 0:
             listener.close()
             lock.close()  # a worker must not keep a later launcher from taking the lock
-            _work(connection, fds, spec)
+            _work(connection, fds, spec, devices)
         connection.close()
         for fd in fds:
             os.close(fd)
@@ -90,9 +91,11 @@ def _same_user(connection: socket.socket) -> bool:
     return uid == os.getuid()
 
 
-def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
-    """The job's spec and the entrypoint's stdout and stderr; None for anything else (whatever
-    one client sends must not end the launcher)."""
+def _receive(
+    connection: socket.socket,
+) -> tuple[dict[str, Any], dict[str, str], list[int]] | None:
+    """The job's spec, the devices Ray gave it, and the entrypoint's stdout and stderr; None
+    for anything else (whatever one client sends must not end the launcher)."""
     fds: list[int] = []
     connection.settimeout(RECEIVE_TIMEOUT_S)  # a client that sends nothing holds no one up
     try:
@@ -104,14 +107,16 @@ def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]] | No
             message += chunk
         if not fds:
             raise ValueError("no stdout came with the job")
-        spec = worker.decode_spec(message.decode().strip())
+        handed = json.loads(message)
+        spec = worker.decode_spec(handed["spec"])
+        devices = {str(k): str(v) for k, v in dict(handed.get("devices") or {}).items()}
         _warm(spec)
     except Exception:  # noqa: BLE001
         for fd in fds:
             os.close(fd)
         return None
     connection.settimeout(None)
-    return spec, fds
+    return spec, devices, fds
 
 
 def _warm(spec: dict[str, Any]) -> None:
@@ -123,7 +128,9 @@ def _warm(spec: dict[str, Any]) -> None:
         supervisor.WARM_STORES[config] = store
 
 
-def _work(connection: socket.socket, fds: list[int], spec: dict[str, Any]) -> None:
+def _work(
+    connection: socket.socket, fds: list[int], spec: dict[str, Any], devices: dict[str, str]
+) -> None:
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the supervisor waits for its children
@@ -141,7 +148,7 @@ def _work(connection: socket.socket, fds: list[int], spec: dict[str, Any]) -> No
         watchdog = threading.Thread(target=_watch, args=(connection, jobdir, stop, gone))
         watchdog.daemon = True
         watchdog.start()
-        code = worker.run(spec, stop, gone)
+        code = worker.run(spec, stop, gone, devices)
         with contextlib.suppress(OSError):
             connection.sendall(b"done\n")
     finally:

@@ -32,7 +32,7 @@ from sagepipe.runners.local import supervisor
 from sagepipe.runners.local.jobdir import JobDir
 from sagepipe.runners.local.sandbox import SandboxUnavailable, detect
 from sagepipe.runners.port import JOB_INTERNAL_ERROR
-from sagepipe.runners.ray.entrypoint import base_problem, jobs_base
+from sagepipe.runners.ray.entrypoint import assigned_devices, base_problem, jobs_base
 
 RESULT_MARKER = "[sagepipe-result] "
 # How long an instance waits for Ray to place its siblings: Ray queues each instance's job on
@@ -51,12 +51,15 @@ def decode_spec(encoded: str) -> dict[str, Any]:
 
 
 def run(
-    spec: dict[str, Any], stop: threading.Event | None = None, gone: threading.Event | None = None
-) -> int:
+    spec: dict[str, Any], stop: threading.Event | None = None,
+    gone: threading.Event | None = None, devices: dict[str, str] | None = None,
+) -> int:  # fmt: skip
     """The job of `spec`, with its log and result on stdout. `stop` set means stop the job
     (the launcher's watchdog sets it when the Ray job's entrypoint asks for a stop or dies);
     `gone` set means the entrypoint died: Ray has ended the job as lost, so no result is
-    reported (a result would turn a lost job into a stopped one)."""
+    reported (a result would turn a lost job into a stopped one). `devices`: the
+    accelerators Ray gave the job's entrypoint (default: this process's), for the job."""
+    spec["environment"].update(assigned_devices() if devices is None else devices)
     base = jobs_base()
     if (problem := base_problem(base)) is not None:
         return _report({"status": "Failed", "failure_reason": f"ClientError: {problem}"}, gone)
