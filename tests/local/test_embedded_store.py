@@ -315,3 +315,41 @@ def test_a_full_store_disk_fails_the_step_clearly_and_keeps_what_the_store_holds
     assert s3.get_object(Bucket="demo", Key="code/preprocess.py")["Body"].read() == (
         BIG_WRITER.encode()
     )
+
+
+def test_a_port_taken_before_the_store_could_listen_starts_it_on_other_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port is free when chosen, and anything may take it before `weed` binds it. The
+    store's first filer port is one this test holds: weed cannot listen there, and the store
+    starts again on other ports and takes writes."""
+    import asyncio
+    import socket
+
+    from sagepipe.objectstore import embedded
+
+    held = socket.create_server(("127.0.0.1", 0))
+    taken = held.getsockname()[1]
+    store = embedded.EmbeddedStore(tmp_path / "s3")
+    config = store.prepare()
+    original, chosen = embedded.free_port, []
+
+    def first_filer_port_taken(preferred: int | None = None) -> int:
+        first_spawn_filer = len(chosen) == embedded.INTERNAL_PORTS.index("filer")
+        chosen.append(taken if first_spawn_filer else original(preferred))
+        return chosen[-1]
+
+    monkeypatch.setattr(embedded, "free_port", first_filer_port_taken)
+    try:
+        asyncio.run(store.start())
+        assert store.ports["filer"] != taken and taken in chosen
+        s3 = boto3.client("s3", endpoint_url=config.endpoint_url, region_name=config.region,
+                          aws_access_key_id=config.access_key,
+                          aws_secret_access_key=config.secret_key)  # fmt: skip
+        s3.create_bucket(Bucket="after-retry")
+        s3.put_object(Bucket="after-retry", Key="k", Body=b"v")
+        assert s3.get_object(Bucket="after-retry", Key="k")["Body"].read() == b"v"
+        assert (tmp_path / "s3" / "weed.log.1").is_file()  # the first attempt's log is kept
+    finally:
+        asyncio.run(store.stop())
+        held.close()

@@ -17,6 +17,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -43,6 +44,9 @@ STOP_GRACE_S = 1.0
 MAX_VOLUMES = 10_000
 GROWTH = 1
 WATCH_SECONDS = 0.5
+SPAWN_ATTEMPTS = 3
+# What `weed` logs when it cannot listen on a port it was given.
+PORT_TAKEN = re.compile(r"address already in use|listener error|failed to listen", re.I)
 # Ports `weed server` listens on besides S3's, each given explicitly: its defaults (9333, 8888,
 # ...) would collide with a second server on the machine, and its gRPC ports default to
 # port + 10000.
@@ -205,8 +209,7 @@ class EmbeddedStore:
             )
             await asyncio.to_thread(self._terminate)
         if self.pid is None:
-            self._spawn()
-            await asyncio.to_thread(self._wait_ready)
+            await asyncio.to_thread(self._spawn_until_ready)
         else:
             log.info("adopted the embedded object store left running (pid %s)", self.pid)
             self._record(ready=True)
@@ -288,6 +291,23 @@ class EmbeddedStore:
             return False
         return True
 
+    def _spawn_until_ready(self) -> None:
+        """Start the store; again on other ports when one it was given was taken before it
+        could listen there (a port is free when chosen, and any process may take it before
+        `weed` binds it: another server's listener, a client's outgoing connection)."""
+        for attempt in range(1, SPAWN_ATTEMPTS + 1):
+            self._spawn()
+            try:
+                self._wait_ready()
+                return
+            except EmbeddedStoreError:
+                if attempt == SPAWN_ATTEMPTS or not PORT_TAKEN.search(self.log_tail(400)):
+                    raise
+                log.warning("a port given to the embedded object store was taken before it "
+                            "could listen; starting it on other ports")  # fmt: skip
+                self.pid = self.proc = None
+                self.ports["s3"] = free_port(self.ports["s3"])
+
     def _wait_ready(self) -> None:
         """Until a write goes through: SeaweedFS answers ListBuckets seconds before its
         volume server takes data. The probe bucket is removed again."""
@@ -343,8 +363,7 @@ class EmbeddedStore:
             self.pid = self.proc = None
             while not self._stopping:
                 try:
-                    self._spawn()
-                    await asyncio.to_thread(self._wait_ready)
+                    await asyncio.to_thread(self._spawn_until_ready)
                 except (EmbeddedStoreError, OSError) as exc:
                     log.error("restarting the embedded object store failed: %s", exc)
                     await asyncio.sleep(delay)
