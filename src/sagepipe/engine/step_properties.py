@@ -10,12 +10,11 @@ rows written before this) are set on the record and stored with it."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sagepipe.domain.records import ExecutionRecord, StepRecord
 from sagepipe.domain.states import StepStatus
-from sagepipe.runners.properties import default_outputs, jsonable, simulated_properties
+from sagepipe.runners.properties import default_outputs, jsonable, simulated_properties, utc
 
 
 def properties_of(record: StepRecord, execution: ExecutionRecord) -> dict[str, Any] | None:
@@ -51,12 +50,8 @@ def job_properties(
         outputs = default_outputs(job["top"].get("OutputParameters") or [])
     properties = simulated_properties(
         step_type, job["arguments"], job["name"], job["arn"], outputs=outputs,
-        started=_utc(job["started"]), ended=_utc(ended), step=job["top"],
+        started=utc(job["started"]), ended=utc(ended), step=job["top"],
         region=region, account=account,
     )  # fmt: skip
     value: dict[str, Any] = jsonable(properties)
     return value
-
-
-def _utc(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC)

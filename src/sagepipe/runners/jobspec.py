@@ -9,7 +9,6 @@ sandbox. The result is the supervisor's result.json."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import shutil
 import sys
@@ -27,7 +26,7 @@ from sagepipe.runners.contracts.training import training_plan
 from sagepipe.runners.contracts.transform import transform_plan
 from sagepipe.runners.local.images import ImageMap
 from sagepipe.runners.port import FAILED, STOPPED, SUCCEEDED, Job, Outcome
-from sagepipe.runners.properties import jsonable, simulated_properties
+from sagepipe.runners.properties import jsonable, simulated_properties, utc
 
 # Each step type's plan from its job: resolved arguments, name, ARN (and a Transform's model,
 # which the engine looked up when the step started).
@@ -156,13 +155,13 @@ def outcome_of(job: Job, result: dict[str, Any]) -> Outcome:
         )
     properties = simulated_properties(
         job["step_type"], job["arguments"], job["name"], job["arn"], step=job.get("top"),
-        started=_utc(result.get("training_start") or job["started"]),
-        ended=_utc(result.get("training_end") or result.get("ended") or job["started"]),
+        started=utc(result.get("training_start") or job["started"]),
+        ended=utc(result.get("training_end") or result.get("ended") or job["started"]),
     )  # fmt: skip
     metrics = result.get("metrics") or []
     if job["step_type"] == "Training":
         properties["FinalMetricDataList"] = [
-            dict(m, Timestamp=_utc(m["Timestamp"])) for m in metrics
+            dict(m, Timestamp=utc(m["Timestamp"])) for m in metrics
         ]
     if result.get("exit_message") is not None and job["step_type"] == "Processing":
         properties["ExitMessage"] = result["exit_message"]
@@ -181,7 +180,3 @@ def hosts_file(instance_count: int, addresses: dict[int, str] | None = None) -> 
         where.setdefault((addresses or {}).get(i, "127.0.0.1"), []).append(f"algo-{i}")
     lines = "".join(f"{address} {' '.join(names)}\n" for address, names in where.items())
     return base.rstrip("\n") + "\n" + lines
-
-
-def _utc(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(float(epoch), dt.UTC)

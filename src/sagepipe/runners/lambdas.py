@@ -17,7 +17,6 @@ flight when its server went away is lost, and the step fails saying so."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import math
 import re
@@ -27,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sagepipe.runners.port import FAILED, SUCCEEDED, Job, JobRequest, Outcome
-from sagepipe.runners.properties import jsonable, simulated_properties
+from sagepipe.runners.properties import jsonable, simulated_properties, utc
 
 THROTTLING, SERVICE_FAULT = "Step.THROTTLING", "Step.SERVICE_FAULT"
 READ_TIMEOUT_S = 960  # above Lambda's own longest run (900 s)
@@ -110,7 +109,7 @@ class LambdaRunner:
             return Outcome(FAILED, f"ClientError: the Lambda function {arn} answered, but {exc}")
         properties = simulated_properties(
             "Lambda", job.get("arguments") or {}, str(job["name"]), arn, step=job["top"],
-            outputs=outputs, started=_utc(job["started"]), ended=_utc(time.time()),
+            outputs=outputs, started=utc(job["started"]), ended=utc(time.time()),
         )  # fmt: skip
         return Outcome(SUCCEEDED, properties=jsonable(properties))
 
@@ -192,10 +191,6 @@ def _converted(value: Any, kind: str) -> Any:
             return None
         return number if math.isfinite(number) else None
     return value if isinstance(value, str) else json.dumps(value)  # String
-
-
-def _utc(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(float(epoch), dt.UTC)
 
 
 def _error_text(raw: bytes) -> str:

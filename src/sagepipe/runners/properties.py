@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sagepipe.runners.contracts.plan import string_map
@@ -21,6 +21,11 @@ DEFAULT_REGION, DEFAULT_ACCOUNT = "us-east-1", "123456789012"
 
 # Defaults of Lambda/Callback outputs nobody set (no fault rule): the type's zero value.
 OUTPUT_DEFAULTS: dict[str, object] = {"String": "", "Integer": 0, "Float": 0.0, "Boolean": False}
+
+
+def utc(epoch: float) -> datetime:
+    """A Unix time as the aware UTC datetime the Describe* documents hold."""
+    return datetime.fromtimestamp(float(epoch), UTC)
 
 
 def default_outputs(output_parameters: list) -> dict:

@@ -15,14 +15,12 @@ import os
 import signal
 import sys
 
-from sagepipe.objectstore.store import ObjectStore, StoreConfig
+from sagepipe.objectstore.store import StoreConfig
 from sagepipe.runners.local import supervisor
 
 
 def main(argv: list[str]) -> int:
-    store = ObjectStore(StoreConfig.from_json(json.loads(argv[1])))
-    store.client  # noqa: B018 - made now, before any fork: each supervisor inherits it warm
-    supervisor.WARM_STORES[store.config] = store
+    supervisor.warm_store(StoreConfig.from_json(json.loads(argv[1])))
     children: dict[int, str] = {}
     out = sys.stdout
 

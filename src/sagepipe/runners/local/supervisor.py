@@ -40,6 +40,15 @@ GB = 1024**3
 WARM_STORES: dict[StoreConfig, ObjectStore] = {}
 
 
+def warm_store(config: StoreConfig) -> None:
+    """Make the store's client now, in a launcher, so that every supervisor it forks later
+    inherits it warm."""
+    if config not in WARM_STORES:
+        store = ObjectStore(config)
+        store.client  # noqa: B018 - the point: made before the fork
+        WARM_STORES[config] = store
+
+
 class Stopped(Exception):
     pass
 

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sagepipe.objectstore.store import ObjectStore, StoreConfig
+from sagepipe.objectstore.store import StoreConfig
 from sagepipe.runners.local import supervisor
 from sagepipe.runners.local.jobdir import JobDir
 from sagepipe.runners.ray import worker
@@ -110,22 +110,13 @@ def _receive(
         handed = json.loads(message)
         spec = worker.decode_spec(handed["spec"])
         devices = {str(k): str(v) for k, v in dict(handed.get("devices") or {}).items()}
-        _warm(spec)
+        supervisor.warm_store(StoreConfig.from_json(spec["store"]))
     except Exception:  # noqa: BLE001
         for fd in fds:
             os.close(fd)
         return None
     connection.settimeout(None)
     return spec, devices, fds
-
-
-def _warm(spec: dict[str, Any]) -> None:
-    """The job's object store client, made here once so that every fork has it warm."""
-    config = StoreConfig.from_json(spec["store"])
-    if config not in supervisor.WARM_STORES:
-        store = ObjectStore(config)
-        store.client  # noqa: B018 - made now, before the fork
-        supervisor.WARM_STORES[config] = store
 
 
 def _work(
