@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.local.test_processing import PREPROCESS, processing_step
+from tests.local.test_training import checkpointed_step
 from tests.support.jobenv import job_processes
-from tests.support.pipelines import ROLE, create, steps_by_name, wait_status
+from tests.support.pipelines import create, steps_by_name, wait_status
 from tests.support.server import ServerProcess
 
 BUGGY = "raise ValueError('bug in train step')\n"
@@ -127,17 +128,7 @@ def test_a_stopped_job_gets_its_grace_period_and_its_checkpoint_is_kept(
     §11.5), under either sandbox: the job's handler has time to save a checkpoint, which
     reaches S3."""
     s3.put_object(Bucket=bucket, Key="code/train.py", Body=SAVES_ON_STOP.encode())
-    step = {"Name": "Train", "Type": "Training", "Arguments": {
-        "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "python:3",
-                                   "ContainerEntrypoint": ["python3",
-                                                           "/opt/ml/input/data/code/train.py"]},
-        "InputDataConfig": [{"ChannelName": "code", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/code/"}}}],
-        "CheckpointConfig": {"S3Uri": f"s3://{bucket}/checkpoints/run"},
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models"},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 300}, "RoleArn": ROLE,
-        "ResourceConfig": {"VolumeSizeInGB": 1, "InstanceCount": 1,
-                           "InstanceType": "ml.m5.xlarge"}}}  # fmt: skip
+    step = checkpointed_step(bucket, max_runtime=300)
     sm = local_server.client()
     create(sm, name, [step])
     arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]

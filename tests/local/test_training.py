@@ -120,13 +120,10 @@ pathlib.Path("/opt/ml/model/epochs.txt").write_text(f"{start}..5")
 """
 
 
-def test_a_retried_training_job_resumes_from_its_checkpoint(
-    local_server: ServerProcess, s3: Any, bucket: str, name: str
-) -> None:
-    """CheckpointConfig: what the job left in its LocalPath is in S3 after it ended (failed or
-    not), and the next attempt finds it there again (docs/behaviour.md §11.3)."""
-    s3.put_object(Bucket=bucket, Key="code/train.py", Body=CHECKPOINTED.encode())
-    step = {"Name": "Train", "Type": "Training", "Arguments": {
+def checkpointed_step(bucket: str, max_runtime: int) -> dict[str, Any]:
+    """A Training step running s3://BUCKET/code/train.py (a plain command, no toolkit) whose
+    checkpoints go to s3://BUCKET/checkpoints/run."""
+    return {"Name": "Train", "Type": "Training", "Arguments": {
         "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "python:3",
                                    "ContainerEntrypoint": ["python3",
                                                            "/opt/ml/input/data/code/train.py"]},
@@ -134,9 +131,18 @@ def test_a_retried_training_job_resumes_from_its_checkpoint(
             "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/code/"}}}],
         "CheckpointConfig": {"S3Uri": f"s3://{bucket}/checkpoints/run"},
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models"},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 120}, "RoleArn": ROLE,
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime}, "RoleArn": ROLE,
         "ResourceConfig": {"VolumeSizeInGB": 1, "InstanceCount": 1,
                            "InstanceType": "ml.m5.xlarge"}}}  # fmt: skip
+
+
+def test_a_retried_training_job_resumes_from_its_checkpoint(
+    local_server: ServerProcess, s3: Any, bucket: str, name: str
+) -> None:
+    """CheckpointConfig: what the job left in its LocalPath is in S3 after it ended (failed or
+    not), and the next attempt finds it there again (docs/behaviour.md §11.3)."""
+    s3.put_object(Bucket=bucket, Key="code/train.py", Body=CHECKPOINTED.encode())
+    step = checkpointed_step(bucket, max_runtime=120)
     sm = local_server.client()
     create(sm, name, [step])
     arn = sm.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
